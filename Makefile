@@ -1,0 +1,32 @@
+# The project's commands. `make run` and `make test` are the front door (README).
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup test lint format
+
+setup: $(VENV)/.installed .system-deps
+
+# System packages (PostgreSQL, libfaketime); quick when they are already there.
+.system-deps: tools/install-system-deps.sh
+	tools/install-system-deps.sh
+	@touch $@
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+## Every test: lint, then unit, integration, database and acceptance tiers.
+test: setup lint
+	$(PYTHON) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,37 @@
+"""The settings PostgREST puts on a transaction before running a request.
+
+Used by the gateway for every request, and by the database tests to call the RPC
+exactly as PostgREST would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# One statement, as PostgREST does it: `set_config(..., true)` is `SET LOCAL`, so
+# everything is undone when the request's transaction ends.
+REQUEST_CONTEXT_SQL = (
+    "select set_config('role', %(role)s, true),"
+    " set_config('request.jwt.claims', %(claims)s, true),"
+    " set_config('request.method', %(method)s, true),"
+    " set_config('request.path', %(path)s, true),"
+    " set_config('request.headers', %(headers)s, true)"
+)
+
+
+def request_context_params(
+    role: str,
+    claims: Mapping[str, Any] | None = None,
+    method: str = "POST",
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    return {
+        "role": role,
+        "claims": json.dumps(dict(claims or {"role": role})),
+        "method": method,
+        "path": path,
+        "headers": json.dumps(dict(headers or {})),
+    }

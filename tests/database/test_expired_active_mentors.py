@@ -1,0 +1,101 @@
+"""Which mentors count as expired: decided by the database clock, in Oslo's calendar."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from local_supabase.postgres import Cluster
+from tests.conftest import throwaway_cluster
+
+from .helpers import create_mentor
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def listed(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = conn.execute("select id from public.expired_active_mentors where id = any(%s)", (mentor_ids,)).fetchall()
+    return {row["id"] for row in rows}
+
+
+def test_expiry_boundary_on_the_real_clock(db, organization_id):
+    today = db.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
+    yesterday = today.fromordinal(today.toordinal() - 1)
+    expired = create_mentor(db, organization_id, expiry=yesterday)
+    expires_today = create_mentor(db, organization_id, expiry=today)
+    untracked = create_mentor(db, organization_id, expiry=None)
+    paused = create_mentor(db, organization_id, status="paused", expiry=yesterday)
+    inactive = create_mentor(db, organization_id, status="inactive", expiry=date(2000, 1, 1))
+
+    assert listed(db, [expired, expires_today, untracked, paused, inactive]) == {expired}
+
+
+def test_the_callers_session_time_zone_changes_nothing(db, organization_id):
+    today = db.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
+    expires_today = create_mentor(db, organization_id, expiry=today)
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"):
+        db.execute(f"set local time zone '{zone}'")
+        assert listed(db, [expires_today]) == set()
+
+
+@pytest.fixture(scope="module")
+def clock_file() -> Iterator[Path]:
+    # Not under pytest's tmp_path: that is private to root, and the server runs as
+    # `postgres`; libfaketime falls back to the real clock when it cannot read this.
+    folder = Path(tempfile.mkdtemp(prefix="cert-expiry-clock-"))
+    folder.chmod(0o755)
+    path = folder / "faketime"
+    # Always an absolute instant: libfaketime keeps to a relative spec ("+0") once read.
+    path.write_text("2026-01-01 12:00:00")
+    path.chmod(0o644)
+    yield path
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def clock_database(clock_file) -> Iterator[Cluster]:
+    """A cluster whose wall clock stands still at the instant written in `clock_file`."""
+    if not LIBFAKETIME.exists():
+        pytest.fail(f"{LIBFAKETIME} is missing: install Debian's libfaketime (make test does, as root)")
+    with throwaway_cluster(
+        {
+            "LD_PRELOAD": str(LIBFAKETIME),
+            "FAKETIME_TIMESTAMP_FILE": str(clock_file),
+            "FAKETIME_NO_CACHE": "1",
+            # Timeouts and latches keep working on the real monotonic clock.
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "TZ": "UTC",
+        }
+    ) as cluster:
+        yield cluster
+
+
+@pytest.mark.parametrize(
+    ("utc_instant", "oslo_today"),
+    [
+        # Winter, Oslo is UTC+1.
+        ("2026-11-22 22:59:59", date(2026, 11, 22)),
+        ("2026-11-22 23:00:00", date(2026, 11, 23)),
+        # Summer, Oslo is UTC+2: a UTC date alone would be a day behind here.
+        ("2026-06-30 21:59:59", date(2026, 6, 30)),
+        ("2026-06-30 22:00:00", date(2026, 7, 1)),
+    ],
+)
+def test_expiry_flips_at_midnight_in_oslo(clock_database, clock_file, utc_instant, oslo_today):
+    with psycopg.connect(clock_database.dsn, row_factory=dict_row, autocommit=True) as conn:
+        organization_id = uuid.uuid4()
+        day_before = oslo_today.fromordinal(oslo_today.toordinal() - 1)
+        expired_yesterday = create_mentor(conn, organization_id, expiry=day_before)
+        expires_today = create_mentor(conn, organization_id, expiry=oslo_today)
+
+        clock_file.write_text(utc_instant)  # a frozen clock at exactly that instant
+        assert conn.execute("select now()::text as now").fetchone()["now"].startswith(utc_instant)
+        assert listed(conn, [expired_yesterday, expires_today]) == {expired_yesterday}

@@ -1,0 +1,63 @@
+"""What each API role can read, with the policies of the migrations and Supabase's grants."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from .helpers import acting_as, call_rpc, create_coordinator, create_mentor, create_user, user_claims
+
+
+def visible(db: psycopg.Connection, claims: dict[str, Any], table: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    key = "mentor_id" if table == "mentor_status_history" else "id"
+    with acting_as(db, claims):
+        rows = db.execute(f"select {key} as id from public.{table} where {key} = any(%s)", (ids,)).fetchall()
+    return {row["id"] for row in rows}
+
+
+@pytest.fixture
+def two_organisations(db):
+    oslo, bergen = uuid.uuid4(), uuid.uuid4()
+    mentor_user = create_user(db)
+    world = {
+        "mentor_user": mentor_user,
+        "coordinator": create_coordinator(db, oslo),
+        "own": create_mentor(db, oslo, user_id=mentor_user),
+        "colleague": create_mentor(db, oslo),
+        "elsewhere": create_mentor(db, bergen),
+    }
+    for mentor in ("own", "colleague", "elsewhere"):
+        call_rpc(db, {"role": "service_role"}, p_mentor_id=world[mentor], p_new_status="paused")
+    return world
+
+
+@pytest.mark.parametrize("table", ["peer_mentors", "mentor_status_history"])
+def test_a_mentor_reads_only_itself(db, two_organisations, table):
+    w = two_organisations
+    ids = [w["own"], w["colleague"], w["elsewhere"]]
+    assert visible(db, user_claims(w["mentor_user"]), table, ids) == {w["own"]}
+
+
+@pytest.mark.parametrize("table", ["peer_mentors", "mentor_status_history"])
+def test_a_coordinator_reads_its_organisation(db, two_organisations, table):
+    w = two_organisations
+    ids = [w["own"], w["colleague"], w["elsewhere"]]
+    assert visible(db, user_claims(w["coordinator"]), table, ids) == {w["own"], w["colleague"]}
+
+
+@pytest.mark.parametrize("table", ["peer_mentors", "mentor_status_history"])
+def test_anon_reads_nothing_and_service_role_everything(db, two_organisations, table):
+    w = two_organisations
+    ids = [w["own"], w["colleague"], w["elsewhere"]]
+    assert visible(db, {"role": "anon"}, table, ids) == set()
+    assert visible(db, {"role": "service_role"}, table, ids) == set(ids)
+
+
+@pytest.mark.parametrize("table", ["certification_expiry_runs", "certification_expiry_audit"])
+def test_job_tables_are_closed_to_api_users(db, two_organisations, table):
+    for claims in ({"role": "anon"}, user_claims(two_organisations["coordinator"])):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, claims):
+            db.execute(f"select * from public.{table}")
