@@ -30,3 +30,12 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+.PHONY: stack stack-down
+
+## The local Supabase stand-in: PostgreSQL on 54322, the gateway on 54321, keys in .env.local.
+stack: setup
+	$(PYTHON) -m local_supabase.stack up
+
+stack-down: $(VENV)/.installed
+	$(PYTHON) -m local_supabase.stack down

@@ -5,34 +5,29 @@ Unit tests never ask for them, so they start no server.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from local_supabase.postgres import Cluster, apply_migrations, free_port
-
-
-@contextlib.contextmanager
-def throwaway_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    """A fresh cluster on a free port with the bootstrap and migrations applied."""
-    base = Path(tempfile.mkdtemp(prefix="cert-expiry-pg-"))
-    base.chmod(0o755)  # the server runs as `postgres` when we are root
-    cluster = Cluster(base / "data", free_port())
-    try:
-        cluster.init()
-        cluster.start(extra_env)
-        apply_migrations(cluster.dsn)
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster
+from local_supabase.gateway.faults import FaultSettings
+from local_supabase.postgres import Cluster
 
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[Cluster]:
     with throwaway_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def stack(database: Cluster) -> Iterator[Stack]:
+    with running_gateway(database) as running:
+        yield running
+
+
+@pytest.fixture
+def no_faults(stack: Stack) -> Iterator[Stack]:
+    """The stack with fault injection off again after the test, whatever it set."""
+    yield stack
+    stack.gateway.faults.configure(FaultSettings())

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from local_supabase.ephemeral import throwaway_cluster
 from local_supabase.postgres import Cluster
-from tests.conftest import throwaway_cluster
 
 from .helpers import create_mentor
 

@@ -1,0 +1,24 @@
+"""Benchmark figures: printed as a table and merged into bench/results.json, one key per scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}"
+
+
+def record(scenario: str, figures: dict[str, Any], target: str, met: bool) -> None:
+    print(f"\n{scenario}: {'MET' if met else 'NOT MET'} (target: {target})")
+    for name, value in figures.items():
+        print(f"  {name:<32} {value}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[scenario] = {**figures, "target": target, "met": met, "machine": machine()}
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

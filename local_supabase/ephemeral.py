@@ -1,0 +1,112 @@
+"""Short-lived PostgreSQL clusters and gateways, for the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from .gateway.app import DEFAULT_JWT_SECRET, Gateway, GatewaySettings, create_app
+from .keys import api_key
+from .postgres import PROJECT_ROOT, Cluster, apply_migrations, free_port
+
+
+@contextlib.contextmanager
+def throwaway_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A fresh cluster on a free port with the bootstrap and migrations applied."""
+    base = Path(tempfile.mkdtemp(prefix="cert-expiry-pg-"))
+    base.chmod(0o755)  # the server runs as `postgres` when we are root
+    cluster = Cluster(base / "data", free_port())
+    try:
+        cluster.init()
+        cluster.start(extra_env)
+        apply_migrations(cluster.dsn)
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running gateway in front of the test database, as `make stack` would give."""
+
+    url: str
+    database: Cluster
+    gateway: Gateway
+
+    @property
+    def anon_key(self) -> str:
+        return api_key(DEFAULT_JWT_SECRET, "anon")
+
+    @property
+    def service_role_key(self) -> str:
+        return api_key(DEFAULT_JWT_SECRET, "service_role")
+
+
+@contextlib.contextmanager
+def running_gateway(cluster: Cluster) -> Iterator[Stack]:
+    """The gateway on a free port, served by uvicorn in a background thread."""
+    settings = GatewaySettings(database_url=authenticator_dsn(cluster))
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield Stack(f"http://127.0.0.1:{port}", cluster, app.app.state.gateway)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def authenticator_dsn(cluster: Cluster) -> str:
+    """PostgREST logs in as `authenticator` and switches role per request."""
+    return cluster.dsn.replace("postgres:", "authenticator:", 1)
+
+
+def spawn_gateway(cluster: Cluster, port: int, log: Path, secret: str = DEFAULT_JWT_SECRET) -> subprocess.Popen:
+    """The gateway in its own uvicorn process, as `make stack` runs it; waits until it answers."""
+    environment = {**os.environ, "GATEWAY_DATABASE_URL": authenticator_dsn(cluster), "GATEWAY_JWT_SECRET": secret}
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "local_supabase.gateway.app:create_app", "--factory"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
+            ],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while not gateway_healthy(f"http://127.0.0.1:{port}"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the gateway did not start; see {log}:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return process
+
+
+def gateway_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/_gateway/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
