@@ -39,3 +39,9 @@ stack: setup
 
 stack-down: $(VENV)/.installed
 	$(PYTHON) -m local_supabase.stack down
+
+.PHONY: bench
+
+## The benchmarks: print their figures and write bench/results.json.
+bench: setup
+	$(PYTHON) -m bench.gateway_throughput

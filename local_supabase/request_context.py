@@ -12,12 +12,14 @@ from typing import Any
 
 # One statement, as PostgREST does it: `set_config(..., true)` is `SET LOCAL`, so
 # everything is undone when the request's transaction ends.
+# Positional placeholders, so the gateway can put the request's own statement
+# after it and bind both in one go.
 REQUEST_CONTEXT_SQL = (
-    "select set_config('role', %(role)s, true),"
-    " set_config('request.jwt.claims', %(claims)s, true),"
-    " set_config('request.method', %(method)s, true),"
-    " set_config('request.path', %(path)s, true),"
-    " set_config('request.headers', %(headers)s, true)"
+    "select set_config('role', %s, true),"
+    " set_config('request.jwt.claims', %s, true),"
+    " set_config('request.method', %s, true),"
+    " set_config('request.path', %s, true),"
+    " set_config('request.headers', %s, true)"
 )
 
 
@@ -27,11 +29,12 @@ def request_context_params(
     method: str = "POST",
     path: str = "/",
     headers: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    return {
-        "role": role,
-        "claims": json.dumps(dict(claims or {"role": role})),
-        "method": method,
-        "path": path,
-        "headers": json.dumps(dict(headers or {})),
-    }
+) -> tuple[str, str, str, str, str]:
+    """The values for REQUEST_CONTEXT_SQL's placeholders, in order."""
+    return (
+        role,
+        json.dumps(dict(claims or {"role": role})),
+        method,
+        path,
+        json.dumps(dict(headers or {})),
+    )

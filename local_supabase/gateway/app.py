@@ -101,12 +101,16 @@ def _prefer(request: Request) -> dict[str, str]:
     return prefer
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+def _parse_json(raw: str | bytes) -> Any:
     try:
-        return json.loads(raw) if raw.strip() else {}
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GatewayError(400, "PGRST102", "Empty or invalid json", str(error)) from error
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    return _parse_json(raw) if raw.strip() else {}
 
 
 def _as_parameter(value: Any) -> str | None:
@@ -186,12 +190,14 @@ class Gateway:
         of the gateway's CPU per request (bench/gateway_throughput.py).
         """
         context = request_context_params(
-            caller.role, caller.claims, request.method, request.url.path, dict(request.headers)
+            caller.role, caller.claims, request.method, request.scope["path"], request.headers
         )
+        if not isinstance(statement, str):
+            statement = statement.as_string()
         try:
             async with self.pool.connection() as conn:
                 cursor = AsyncClientCursor(conn)
-                query = cursor.mogrify(REQUEST_CONTEXT_SQL, context) + ";" + cursor.mogrify(statement, params)
+                query = cursor.mogrify(f"{REQUEST_CONTEXT_SQL};{statement}", (*context, *params))
                 await cursor.execute(("set transaction read only;" if read_only else "") + query)
                 while cursor.nextset():
                     pass
@@ -234,14 +240,16 @@ class Gateway:
     async def rpc(self, request: Request) -> Response:
         caller = self.caller(request)
         if request.method == "POST":
-            arguments = await _json_body(request)
+            raw = (await request.body()).decode("utf-8", errors="replace")
+            arguments = _parse_json(raw) if raw.strip() else {}
             if not isinstance(arguments, dict):
                 raise GatewayError(400, "PGRST102", "A function's arguments must be a JSON object")
         else:
             arguments = dict(request.query_params)
+            raw = json.dumps(arguments)
         function = await self.function(request.path_params["function"], set(arguments))
         statement = _rpc_statement(function, frozenset(arguments))
-        params = (json.dumps(arguments),) if arguments else ()
+        params = (raw,) if arguments else ()
         row = await self.run(request, caller, statement, params, read_only=request.method == "GET")
         if function.returns_void:
             return Response(status_code=204)
