@@ -4,7 +4,11 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup test lint format
+.PHONY: setup run test lint format
+
+## The job end to end on the local stack, invoked as Cloud Scheduler would.
+run: stack
+	$(PYTHON) -m tools.demo
 
 setup: $(VENV)/.installed .system-deps
 

@@ -1,0 +1,1 @@
+"""Pauses peer mentors whose certification has expired. Entry points live in main.py."""

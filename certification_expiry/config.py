@@ -1,0 +1,53 @@
+"""Configuration, from the environment only (README, "Configuration")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    supabase_url: str
+    supabase_service_role_key: SecretStr
+    # Verifies service-role JWTs (and, for manual runs, users' access tokens).
+    supabase_jwt_secret: SecretStr | None = None
+    # Google OIDC identity tokens (Cloud Scheduler): the audience they must carry
+    # and the service-account emails allowed to invoke. Both or neither.
+    oidc_audience: str | None = None
+    allowed_invokers: Annotated[list[str], NoDecode] = []
+
+    job_concurrency: int = Field(8, ge=1, le=64)
+    # Supabase caps reads at 1000 rows; a larger page would be silently cut.
+    job_page_size: int = Field(500, ge=1, le=1000)
+    job_audit_chunk_size: int = Field(500, ge=1, le=5000)
+    job_request_timeout_seconds: float = Field(10.0, gt=0)
+    # Below Cloud Scheduler's 30-minute attempt deadline: no mentor is started after it.
+    job_time_budget_seconds: float = Field(1500.0, gt=0)
+    # Retries after the first attempt, for transient failures only.
+    job_max_retries: int = Field(3, ge=0, le=10)
+    job_max_body_bytes: int = Field(64 * 1024, gt=0)
+
+    @field_validator("allowed_invokers", mode="before")
+    @classmethod
+    def _split_invokers(cls, raw: object) -> object:
+        """ALLOWED_INVOKERS is a comma-separated list of emails."""
+        if isinstance(raw, str):
+            return [email.strip() for email in raw.split(",") if email.strip()]
+        return raw
+
+    @model_validator(mode="after")
+    def _oidc_needs_both(self) -> Settings:
+        if bool(self.oidc_audience) != bool(self.allowed_invokers):
+            raise ValueError("set OIDC_AUDIENCE and ALLOWED_INVOKERS together, or neither")
+        return self
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a run holds the lease: its time budget, plus the slowest mentor
+        already started at the deadline (every retry timing out), plus the audit."""
+        slowest_mentor = self.job_request_timeout_seconds * (self.job_max_retries + 1)
+        return int(self.job_time_budget_seconds + 2 * slowest_mentor + 60)

@@ -1,0 +1,337 @@
+"""One run of the certification expiry job, against any MentorStore.
+
+Pages through the expired active mentors, pauses each one through the RPC with
+bounded concurrency and its own try/except, retries only what is worth retrying,
+writes the audit in chunks, and records the run under a lease.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from .config import Settings
+from .errors import DatabaseUnavailableError, LeaseHeldError
+from .mentor_store import MentorStore, StoreError, StoreErrorKind
+from .models import AuditRow, Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, Trigger
+from .structured_logging import log_event
+
+# Capped exponential backoff with full jitter between attempts, in seconds.
+BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """Who started the run and what it may touch."""
+
+    trigger: Trigger
+    actor_id: uuid.UUID | None = None  # None: the system
+    organization_ids: tuple[uuid.UUID, ...] | None = None  # None: every organisation
+
+
+def request_id_for(job_run_id: uuid.UUID, mentor_id: uuid.UUID) -> str:
+    """The RPC's idempotency key: the same for every attempt of this run on this mentor."""
+    return f"certification_expiry:{job_run_id}:{mentor_id}"
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, StoreError) and error.kind in (StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT)
+
+
+@dataclass
+class _Paused:
+    candidate: Candidate
+    transition: Transition
+
+
+@dataclass
+class _Skipped:
+    reason: str
+
+
+@dataclass
+class _NotStarted:
+    pass
+
+
+@dataclass
+class _Outcomes:
+    audit_pending: list[AuditRow] = field(default_factory=list)
+    audit_missing: list[uuid.UUID] = field(default_factory=list)
+    out_of_time: bool = False
+
+
+class CertificationExpiryJob:
+    def __init__(
+        self,
+        store: MentorStore,
+        settings: Settings,
+        logger: logging.Logger,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+        self.sleep = sleep
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.settings.job_max_retries + 1),
+            wait=BACKOFF,
+            retry=retry_if_exception(_is_transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+
+    # --- the run ---------------------------------------------------------------------
+
+    def run(self, request: JobRequest, scope: RunScope) -> JobSummary:
+        started = self.clock()
+        summary = JobSummary(job_run_id=uuid.uuid4(), status=RunStatus.SUCCEEDED, dry_run=request.dry_run)
+        run_id = summary.job_run_id
+        try:
+            self.store.start_run(
+                run_id,
+                scope.trigger,
+                request.dry_run,
+                self.settings.lease_seconds,
+                scope.actor_id,
+                scope.organization_ids,
+            )
+        except StoreError as error:
+            if error.kind is StoreErrorKind.CONFLICT:
+                raise LeaseHeldError(error.message) from error
+            raise DatabaseUnavailableError(f"could not start the run: {error}") from error
+
+        log_event(
+            self.logger,
+            logging.INFO,
+            "job.started",
+            "certification expiry run started",
+            job_run_id=run_id,
+            trigger=scope.trigger,
+            dry_run=request.dry_run,
+            max_mentors=request.max_mentors,
+            actor_id=scope.actor_id,
+            organization_ids=scope.organization_ids,
+        )
+        outcomes = _Outcomes()
+        try:
+            self._process(request, scope, summary, outcomes, deadline=started + self.settings.job_time_budget_seconds)
+        except StoreError as error:
+            # Reading the candidates failed for good: the run cannot go on.
+            summary.status = RunStatus.FAILED
+            log_event(
+                self.logger,
+                logging.ERROR,
+                "job.failed",
+                "the run stopped: reading the candidates failed",
+                job_run_id=run_id,
+                code=error.code,
+                reason=error.message,
+            )
+        self._flush_audit(run_id, outcomes, force=True)
+
+        if outcomes.audit_missing:
+            summary.status = RunStatus.FAILED
+        elif summary.status is RunStatus.SUCCEEDED and (summary.error_count or outcomes.out_of_time):
+            summary.status = RunStatus.PARTIAL
+        summary.duration_ms = int((self.clock() - started) * 1000)
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    self.store.finish_run(summary)
+        except StoreError as error:
+            # The run row stays `running` until its lease expires, which the
+            # compliance check reports; the response still tells what happened.
+            summary.status = RunStatus.FAILED
+            log_event(
+                self.logger,
+                logging.ERROR,
+                "job.failed",
+                "could not record the run's outcome",
+                job_run_id=run_id,
+                code=error.code,
+                reason=error.message,
+            )
+        log_event(
+            self.logger,
+            logging.ERROR if summary.status is RunStatus.FAILED else logging.INFO,
+            "job.finished",
+            f"certification expiry run {summary.status.value}",
+            out_of_time=outcomes.out_of_time,
+            **summary.model_dump(mode="json", exclude={"paused_mentor_ids", "errors"}),
+        )
+        return summary
+
+    def _process(
+        self, request: JobRequest, scope: RunScope, summary: JobSummary, outcomes: _Outcomes, deadline: float
+    ) -> None:
+        after: Candidate | None = None
+        with ThreadPoolExecutor(self.settings.job_concurrency, thread_name_prefix="pause") as pool:
+            while True:
+                limit = self.settings.job_page_size
+                if request.max_mentors is not None:
+                    limit = min(limit, request.max_mentors - summary.candidate_count)
+                    if limit <= 0:
+                        return
+                page = self._next_page(after, limit, scope.organization_ids)
+                if not page:
+                    return
+                after = page[-1]
+                summary.candidate_count += len(page)
+                if request.dry_run:
+                    continue
+
+                def attempt(candidate: Candidate) -> _Paused | _Skipped | _NotStarted | MentorError:
+                    if self.clock() >= deadline:
+                        return _NotStarted()
+                    return self._pause_one(summary.job_run_id, candidate, scope.actor_id)
+
+                # Each task runs in a copy of this thread's context, so that its log
+                # lines carry the incoming request's trace (Flask keeps the request
+                # in context variables, which threads do not inherit).
+                contexts = [contextvars.copy_context() for _ in page]
+                for outcome in pool.map(lambda context, candidate: context.run(attempt, candidate), contexts, page):
+                    self._tally(outcome, summary, outcomes)
+                self._flush_audit(summary.job_run_id, outcomes)
+                if outcomes.out_of_time:
+                    return
+
+    def _next_page(
+        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate]:
+        for attempt in self._retrying():
+            with attempt:
+                return self.store.expired_active_mentors(after, limit, organization_ids)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _tally(
+        self, outcome: _Paused | _Skipped | _NotStarted | MentorError, summary: JobSummary, outcomes: _Outcomes
+    ) -> None:
+        if isinstance(outcome, _Paused):
+            summary.paused_count += 1
+            summary.paused_mentor_ids.append(outcome.transition.mentor_id)
+            outcomes.audit_pending.append(
+                AuditRow(
+                    job_run_id=summary.job_run_id,
+                    mentor_id=outcome.transition.mentor_id,
+                    certification_expiry_date=outcome.candidate.certification_expiry_date,
+                    old_status=outcome.transition.old_status,
+                    new_status=outcome.transition.new_status,
+                    history_id=outcome.transition.history_id,
+                )
+            )
+        elif isinstance(outcome, _Skipped):
+            summary.skipped_count += 1
+        elif isinstance(outcome, _NotStarted):
+            outcomes.out_of_time = True
+        else:
+            summary.error_count += 1
+            summary.errors.append(outcome)
+
+    # --- one mentor -------------------------------------------------------------------
+
+    def _pause_one(
+        self, run_id: uuid.UUID, candidate: Candidate, actor_id: uuid.UUID | None
+    ) -> _Paused | _Skipped | MentorError:
+        """Never raises: whatever happens to one mentor stays with that mentor."""
+        request_id = request_id_for(run_id, candidate.id)
+        current = candidate
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    try:
+                        transition = self.store.pause(current, request_id, actor_id)
+                    except StoreError as error:
+                        if error.kind is not StoreErrorKind.CONFLICT:
+                            raise
+                        # Someone changed the mentor since the page was read: look
+                        # again, and retry with its new version if still expired.
+                        refreshed = self.store.current(current.id)
+                        if refreshed is None:
+                            return self._skipped(run_id, candidate, "no longer active or expired")
+                        current = refreshed
+                        raise
+        except StoreError as error:
+            if error.kind in (StoreErrorKind.NOT_ALLOWED, StoreErrorKind.NOT_FOUND):
+                return self._skipped(run_id, candidate, error.message)
+            return self._failed(run_id, candidate, error.code, error.message)
+        except Exception as error:  # one mentor's surprise must not end the run
+            return self._failed(run_id, candidate, type(error).__name__, str(error))
+        log_event(
+            self.logger,
+            logging.INFO,
+            "mentor.paused",
+            "mentor paused: certification expired",
+            job_run_id=run_id,
+            mentor_id=candidate.id,
+            organization_id=candidate.organization_id,
+            certification_expiry_date=candidate.certification_expiry_date.isoformat(),
+            history_id=transition.history_id,
+            replayed=transition.replayed,
+        )
+        return _Paused(current, transition)
+
+    def _skipped(self, run_id: uuid.UUID, candidate: Candidate, reason: str) -> _Skipped:
+        log_event(
+            self.logger,
+            logging.INFO,
+            "mentor.skipped",
+            "mentor skipped: no longer active",
+            job_run_id=run_id,
+            mentor_id=candidate.id,
+            reason=reason,
+        )
+        return _Skipped(reason)
+
+    def _failed(self, run_id: uuid.UUID, candidate: Candidate, code: str, message: str) -> MentorError:
+        log_event(
+            self.logger,
+            logging.ERROR,
+            "mentor.failed",
+            "could not pause mentor",
+            job_run_id=run_id,
+            mentor_id=candidate.id,
+            code=code,
+            reason=message,
+        )
+        return MentorError(mentor_id=candidate.id, code=code, message=message)
+
+    # --- the audit --------------------------------------------------------------------
+
+    def _flush_audit(self, run_id: uuid.UUID, outcomes: _Outcomes, force: bool = False) -> None:
+        """Write full chunks (all that is pending when `force`), one request per chunk."""
+        size = self.settings.job_audit_chunk_size
+        while len(outcomes.audit_pending) >= size or (force and outcomes.audit_pending):
+            chunk, outcomes.audit_pending = outcomes.audit_pending[:size], outcomes.audit_pending[size:]
+            try:
+                for attempt in self._retrying():
+                    with attempt:
+                        self.store.write_audit(chunk)
+            except StoreError as error:
+                missing = [row.mentor_id for row in chunk]
+                outcomes.audit_missing += missing
+                log_event(
+                    self.logger,
+                    logging.ERROR,
+                    "audit.failed",
+                    "audit rows could not be written: these transitions have no audit row",
+                    job_run_id=run_id,
+                    mentor_ids=missing,
+                    code=error.code,
+                    reason=error.message,
+                )
+                continue
+            log_event(
+                self.logger, logging.INFO, "audit.written", "audit rows written", job_run_id=run_id, rows=len(chunk)
+            )

@@ -1,0 +1,60 @@
+"""What the job needs from the database, as an interface; supabase_store.py implements it.
+
+The job depends on this module only, so its loop is tested with a fake store and
+knows nothing of supabase-py, HTTP or PostgREST.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from .models import AuditRow, Candidate, JobSummary, Transition, Trigger
+
+
+class StoreErrorKind(StrEnum):
+    TRANSIENT = "transient"  # network, timeout, 5xx: worth retrying as it was
+    CONFLICT = "conflict"  # the row changed under us (PT409), or the lease is held
+    NOT_ALLOWED = "not_allowed"  # the transition is not allowed any more (P0001)
+    NOT_FOUND = "not_found"  # the mentor is gone (PT404)
+    PERMANENT = "permanent"  # anything else: retrying would not help
+
+
+class StoreError(Exception):
+    def __init__(self, kind: StoreErrorKind, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.kind = kind
+        self.code = code
+        self.message = message
+
+
+class MentorStore(Protocol):
+    def start_run(
+        self,
+        run_id: uuid.UUID,
+        trigger: Trigger,
+        dry_run: bool,
+        lease_seconds: int,
+        actor_id: uuid.UUID | None,
+        organization_ids: Sequence[uuid.UUID] | None,
+    ) -> None:
+        """Record the run and take the lease; StoreError CONFLICT when another run holds it."""
+
+    def finish_run(self, summary: JobSummary) -> None:
+        """Record the run's outcome and counts, which releases the lease."""
+
+    def expired_active_mentors(
+        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate]:
+        """The next page in (certification_expiry_date, id) order, strictly after `after`."""
+
+    def current(self, mentor_id: uuid.UUID) -> Candidate | None:
+        """The mentor as it is now, if it is still expired and active."""
+
+    def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
+        """update_mentor_status(…, 'paused', …) with the candidate's version and this request id."""
+
+    def write_audit(self, rows: Sequence[AuditRow]) -> None:
+        """Upsert these audit rows in one request."""

@@ -1,0 +1,82 @@
+"""The shapes that cross a boundary: request body, candidates, RPC results, audit rows, summary."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictBool
+
+
+class JobRequest(BaseModel):
+    """The optional JSON body of a run. Unknown keys and loose types are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    dry_run: StrictBool = False
+    max_mentors: PositiveInt | None = None
+
+
+class Trigger(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class Candidate(BaseModel):
+    """A row of expired_active_mentors."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    status_version: int
+    certification_expiry_date: date
+
+
+class Transition(BaseModel):
+    """What update_mentor_status returns."""
+
+    mentor_id: uuid.UUID
+    old_status: str
+    new_status: str
+    status_version: int
+    history_id: int
+    changed_at: datetime
+    replayed: bool
+
+
+class AuditRow(BaseModel):
+    """One row of certification_expiry_audit; changed_at is left to the database."""
+
+    job_run_id: uuid.UUID
+    mentor_id: uuid.UUID
+    certification_expiry_date: date
+    old_status: str
+    new_status: str
+    history_id: int
+
+
+class MentorError(BaseModel):
+    mentor_id: uuid.UUID
+    code: str
+    message: str
+
+
+class JobSummary(BaseModel):
+    """The response body, and the fields of the job.finished log line."""
+
+    job_run_id: uuid.UUID
+    status: RunStatus
+    dry_run: bool
+    candidate_count: int = 0
+    paused_count: int = 0
+    skipped_count: int = 0
+    error_count: int = 0
+    paused_mentor_ids: list[uuid.UUID] = Field(default_factory=list)
+    errors: list[MentorError] = Field(default_factory=list)
+    duration_ms: int = 0

@@ -1,0 +1,46 @@
+"""What an instance builds once and reuses: settings, logger, Supabase client, job.
+
+Built on the first request rather than at import, so that a cold start imports
+quickly and opens no connection; behind a lock, because functions-framework
+serves requests from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from .auth import Authenticator
+from .config import Settings
+from .job import CertificationExpiryJob
+from .structured_logging import configure_logging
+from .supabase_store import SupabaseMentorStore, build_client
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    logger: logging.Logger
+    authenticator: Authenticator
+    job: CertificationExpiryJob
+
+    @classmethod
+    def from_environment(cls) -> Runtime:
+        settings = Settings()
+        logger = configure_logging()
+        store = SupabaseMentorStore(build_client(settings))
+        return cls(settings, logger, Authenticator(settings), CertificationExpiryJob(store, settings, logger))
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = Runtime.from_environment()
+    return _runtime
