@@ -41,10 +41,6 @@ def request_id_for(job_run_id: uuid.UUID, mentor_id: uuid.UUID) -> str:
     return f"certification_expiry:{job_run_id}:{mentor_id}"
 
 
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, StoreError) and error.kind in (StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT)
-
-
 @dataclass
 class _Paused:
     candidate: Candidate
@@ -83,11 +79,12 @@ class CertificationExpiryJob:
         self.clock = clock
         self.sleep = sleep
 
-    def _retrying(self) -> Retrying:
+    def _retrying(self, retry_conflicts: bool = True) -> Retrying:
+        retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT} if retry_conflicts else {StoreErrorKind.TRANSIENT}
         return Retrying(
             stop=stop_after_attempt(self.settings.job_max_retries + 1),
             wait=BACKOFF,
-            retry=retry_if_exception(_is_transient),
+            retry=retry_if_exception(lambda error: isinstance(error, StoreError) and error.kind in retried),
             sleep=self.sleep,
             reraise=True,
         )
@@ -99,14 +96,18 @@ class CertificationExpiryJob:
         summary = JobSummary(job_run_id=uuid.uuid4(), status=RunStatus.SUCCEEDED, dry_run=request.dry_run)
         run_id = summary.job_run_id
         try:
-            self.store.start_run(
-                run_id,
-                scope.trigger,
-                request.dry_run,
-                self.settings.lease_seconds,
-                scope.actor_id,
-                scope.organization_ids,
-            )
+            # Retried for transient failures only (a held lease is not one): starting
+            # is idempotent on the run id, so a lost answer is safe to ask again.
+            for attempt in self._retrying(retry_conflicts=False):
+                with attempt:
+                    self.store.start_run(
+                        run_id,
+                        scope.trigger,
+                        request.dry_run,
+                        self.settings.lease_seconds,
+                        scope.actor_id,
+                        scope.organization_ids,
+                    )
         except StoreError as error:
             if error.kind is StoreErrorKind.CONFLICT:
                 raise LeaseHeldError(error.message) from error
@@ -189,23 +190,34 @@ class CertificationExpiryJob:
                     return
                 after = page[-1]
                 summary.candidate_count += len(page)
-                if request.dry_run:
-                    continue
-
-                def attempt(candidate: Candidate) -> _Paused | _Skipped | _NotStarted | MentorError:
-                    if self.clock() >= deadline:
-                        return _NotStarted()
-                    return self._pause_one(summary.job_run_id, candidate, scope.actor_id)
-
-                # Each task runs in a copy of this thread's context, so that its log
-                # lines carry the incoming request's trace (Flask keeps the request
-                # in context variables, which threads do not inherit).
-                contexts = [contextvars.copy_context() for _ in page]
-                for outcome in pool.map(lambda context, candidate: context.run(attempt, candidate), contexts, page):
-                    self._tally(outcome, summary, outcomes)
-                self._flush_audit(summary.job_run_id, outcomes)
-                if outcomes.out_of_time:
+                if not request.dry_run:
+                    self._pause_page(page, scope, summary, outcomes, pool, deadline)
+                # A short page is the last one: page_size never exceeds the server's
+                # row cap, so it cannot be a page the server cut short.
+                if outcomes.out_of_time or len(page) < limit:
                     return
+
+    def _pause_page(
+        self,
+        page: list[Candidate],
+        scope: RunScope,
+        summary: JobSummary,
+        outcomes: _Outcomes,
+        pool: ThreadPoolExecutor,
+        deadline: float,
+    ) -> None:
+        def attempt(candidate: Candidate) -> _Paused | _Skipped | _NotStarted | MentorError:
+            if self.clock() >= deadline:
+                return _NotStarted()
+            return self._pause_one(summary.job_run_id, candidate, scope.actor_id)
+
+        # Each task runs in a copy of this thread's context, so that its log lines
+        # carry the incoming request's trace (Flask keeps the request in context
+        # variables, which threads do not inherit).
+        contexts = [contextvars.copy_context() for _ in page]
+        for outcome in pool.map(lambda context, candidate: context.run(attempt, candidate), contexts, page):
+            self._tally(outcome, summary, outcomes)
+        self._flush_audit(summary.job_run_id, outcomes)
 
     def _next_page(
         self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None

@@ -32,6 +32,13 @@ begin
   where status = 'running' and lease_expires_at <= now();
 
   select * into v_holder from public.certification_expiry_runs where status = 'running' limit 1;
+  -- The same run asking again: its first call committed but the answer was lost.
+  -- Idempotent on the run id, so the job can retry this call like any other.
+  if found and v_holder.id = p_run_id then
+    return jsonb_build_object(
+      'job_run_id', v_holder.id, 'started_at', v_holder.started_at, 'lease_expires_at', v_holder.lease_expires_at
+    );
+  end if;
   if found then
     raise exception 'certification expiry run % holds the lease until %', v_holder.id, v_holder.lease_expires_at
       using errcode = 'PT409', hint = 'wait for that run to finish, or for its lease to expire';

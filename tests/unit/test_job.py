@@ -1,0 +1,301 @@
+"""The job loop against a fake store: no network, no database."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from certification_expiry.config import Settings
+from certification_expiry.errors import LeaseHeldError
+from certification_expiry.job import CertificationExpiryJob, RunScope, request_id_for
+from certification_expiry.mentor_store import StoreError, StoreErrorKind
+from certification_expiry.models import JobRequest, RunStatus, Trigger
+from certification_expiry.structured_logging import configure_logging
+
+from .fake_store import TODAY, FakeMentor, FakeStore, transient
+
+SCHEDULED = RunScope(Trigger.SCHEDULED)
+SCHEMA = json.loads((Path(__file__).parents[2] / "certification_expiry" / "log_line.schema.json").read_text())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def logger(log_stream) -> logging.Logger:
+    return configure_logging(log_stream)
+
+
+def settings(**overrides) -> Settings:
+    values = {
+        "supabase_url": "http://unused.invalid",
+        "supabase_service_role_key": "service-key",
+        "job_concurrency": 4,
+        "job_page_size": 7,
+        "job_audit_chunk_size": 10,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def make_job(store: FakeStore, logger: logging.Logger, clock=None, **overrides) -> CertificationExpiryJob:
+    sleeps: list[float] = []
+    job = CertificationExpiryJob(store, settings(**overrides), logger, clock=clock or FakeClock(), sleep=sleeps.append)
+    job.sleeps = sleeps  # type: ignore[attr-defined]
+    return job
+
+
+def our_log_lines(stream: io.StringIO) -> list[dict]:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    ours = "certification_expiry"
+    return [line for line in lines if line["logging.googleapis.com/labels"].get("python_logger") == ours]
+
+
+def test_pauses_every_expired_active_mentor_across_pages(logger):
+    store = FakeStore()
+    expired = store.add(23)
+    store.add(2, expiry=TODAY)  # valid through today
+    store.add(2, expiry=None)  # not tracked
+    store.add(2, status="paused")
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    assert summary.status is RunStatus.SUCCEEDED
+    assert (summary.candidate_count, summary.paused_count, summary.error_count) == (23, 23, 0)
+    assert sorted(summary.paused_mentor_ids) == sorted(expired)
+    assert len(store.page_requests) == 4  # pages of 7: 7, 7, 7, 2
+    assert store.runs[summary.job_run_id]["status"] == "succeeded"
+
+
+def test_a_mentor_no_longer_active_is_skipped_not_an_error(logger):
+    store = FakeStore()
+    [mentor] = store.add(1)
+    # It is paused by someone else after the page was read: the RPC says P0001.
+    store.pause_failures[mentor] = [StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", "cannot go from paused")]
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert (summary.skipped_count, summary.error_count, summary.paused_mentor_ids) == (1, 0, [])
+    assert summary.status is RunStatus.SUCCEEDED
+
+
+def test_a_failed_rpc_counts_as_an_error_and_the_others_go_on(logger):
+    store = FakeStore()
+    broken, *others = store.add(5)
+    store.pause_failures[broken] = [StoreError(StoreErrorKind.PERMANENT, "22023", "something odd")]
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    assert summary.error_count == 1
+    assert summary.errors[0].model_dump() == {"mentor_id": broken, "code": "22023", "message": "something odd"}
+    assert sorted(summary.paused_mentor_ids) == sorted(others)
+    assert broken not in summary.paused_mentor_ids
+    assert summary.status is RunStatus.PARTIAL
+
+
+def test_an_unexpected_exception_stays_with_its_mentor(logger):
+    store = FakeStore()
+    broken, *_ = store.add(3)
+    store.pause_failures[broken] = [RuntimeError("bug")]  # type: ignore[list-item]
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert summary.error_count == 1
+    assert summary.errors[0].code == "RuntimeError"
+    assert summary.paused_count == 2
+
+
+def test_audit_rows_carry_every_field_and_are_written_in_chunks(logger):
+    store = FakeStore()
+    store.add(23)
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    assert [len(chunk) for chunk in store.audit_writes] == [10, 10, 3]  # one request per chunk
+    assert len(store.audit) == 23
+    for (run_id, mentor_id), row in store.audit.items():
+        assert run_id == summary.job_run_id
+        mentor = store.mentors[mentor_id]
+        [history] = [h for h in store.history if h["mentor_id"] == mentor_id]
+        assert row.certification_expiry_date == mentor.expiry
+        assert (row.old_status, row.new_status) == ("active", "paused")
+        assert row.history_id == history["transition"]["history_id"]
+
+
+def test_a_second_run_pauses_nothing(logger):
+    store = FakeStore()
+    store.add(9)
+    job = make_job(store, logger)
+    job.run(JobRequest(), SCHEDULED)
+    second = job.run(JobRequest(), SCHEDULED)
+    assert (second.candidate_count, second.paused_count) == (0, 0)
+    assert len(store.history) == 9
+
+
+def test_transient_failures_are_retried_with_the_same_request_id(logger):
+    store = FakeStore()
+    [mentor] = store.add(1)
+    store.pause_failures[mentor] = [transient(), transient("503")]
+    job = make_job(store, logger)
+    summary = job.run(JobRequest(), SCHEDULED)
+
+    assert summary.paused_mentor_ids == [mentor]
+    request_ids = {request_id for _, request_id, _ in store.pause_calls}
+    assert request_ids == {request_id_for(summary.job_run_id, mentor)}
+    assert len(store.pause_calls) == 3
+    assert len(job.sleeps) == 2
+    assert all(0 <= pause <= 5 for pause in job.sleeps)
+
+
+def test_a_retry_after_a_lost_answer_comes_back_replayed_and_counts_as_paused(logger):
+    store = FakeStore()
+    [mentor] = store.add(1)
+    original_pause = store.pause
+
+    def commit_then_lose_the_answer(candidate, request_id, actor_id):
+        original_pause(candidate, request_id, actor_id)
+        store.pause = original_pause  # only the first answer is lost
+        raise transient("RemoteProtocolError")
+
+    store.pause = commit_then_lose_the_answer
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert summary.paused_mentor_ids == [mentor]
+    assert len(store.history) == 1
+    assert len(store.audit) == 1
+
+
+def test_permanent_failures_are_not_retried_and_retries_are_bounded(logger):
+    store = FakeStore()
+    permanent, flaky = store.add(2)
+    store.pause_failures[permanent] = [StoreError(StoreErrorKind.PERMANENT, "42501", "denied")]
+    store.pause_failures[flaky] = [transient() for _ in range(10)]
+    summary = make_job(store, logger, job_max_retries=3).run(JobRequest(), SCHEDULED)
+
+    calls = [mentor for mentor, _, _ in store.pause_calls]
+    assert calls.count(permanent) == 1
+    assert calls.count(flaky) == 4  # the first attempt and three retries
+    assert {error.mentor_id for error in summary.errors} == {permanent, flaky}
+
+
+def test_a_version_conflict_reads_the_mentor_again_and_retries_with_its_new_version(logger):
+    store = FakeStore()
+    [mentor] = store.add(1)
+    store.pause_failures[mentor] = [StoreError(StoreErrorKind.CONFLICT, "PT409", "stale")]
+    store.mentors[mentor].version = 4  # changed (and changed back to active) since the page was read
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert summary.paused_mentor_ids == [mentor]
+    assert store.pause_calls[-1][2] == 4
+
+
+def test_a_conflict_on_a_mentor_that_is_no_longer_expired_is_a_skip(logger):
+    store = FakeStore()
+    [mentor] = store.add(1)
+    original_pause = store.pause
+
+    def renewed_meanwhile(candidate, request_id, actor_id):
+        store.mentors[mentor].expiry = TODAY.replace(year=TODAY.year + 1)
+        store.mentors[mentor].version += 1
+        store.pause = original_pause
+        return original_pause(candidate, request_id, actor_id)
+
+    store.pause = renewed_meanwhile
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert (summary.skipped_count, summary.paused_count, summary.error_count) == (1, 0, 0)
+
+
+def test_an_audit_that_cannot_be_written_fails_the_run_and_names_the_mentors(logger, log_stream):
+    store = FakeStore()
+    paused = store.add(4)
+    store.audit_failures = [transient() for _ in range(4)]  # every attempt of the only chunk
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    assert summary.status is RunStatus.FAILED
+    assert summary.paused_count == 4  # the transitions happened and are in the history
+    [failure] = [line for line in our_log_lines(log_stream) if line["event"] == "audit.failed"]
+    assert failure["severity"] == "ERROR"
+    assert sorted(failure["mentor_ids"]) == sorted(str(mentor) for mentor in paused)
+
+
+def test_no_mentor_is_started_after_the_time_budget(logger):
+    store = FakeStore()
+    store.add(20)
+    clock = FakeClock()
+    job = make_job(store, logger, clock=clock, job_time_budget_seconds=60)
+    original_pause = store.pause
+
+    def slow_pause(candidate, request_id, actor_id):
+        clock.now += 10  # each mentor takes ten seconds
+        return original_pause(candidate, request_id, actor_id)
+
+    store.pause = slow_pause
+    summary = job.run(JobRequest(), SCHEDULED)
+    assert summary.status is RunStatus.PARTIAL
+    assert 0 < summary.paused_count < 20
+    assert summary.paused_count + summary.skipped_count + summary.error_count < summary.candidate_count
+
+
+def test_dry_run_reports_candidates_and_changes_nothing(logger):
+    store = FakeStore()
+    store.add(15)
+    summary = make_job(store, logger).run(JobRequest(dry_run=True), SCHEDULED)
+    assert (summary.candidate_count, summary.paused_count) == (15, 0)
+    assert store.pause_calls == []
+    assert store.audit_writes == []
+    assert store.runs[summary.job_run_id]["dry_run"] is True
+
+
+def test_max_mentors_caps_the_run(logger):
+    store = FakeStore()
+    store.add(30)
+    summary = make_job(store, logger).run(JobRequest(max_mentors=10), SCHEDULED)
+    assert (summary.candidate_count, summary.paused_count) == (10, 10)
+    assert max(store.page_requests) <= 7
+
+
+def test_a_held_lease_is_refused_and_nothing_is_touched(logger):
+    store = FakeStore([FakeMentor(uuid.uuid4())])
+    store.lease_held = True
+    with pytest.raises(LeaseHeldError):
+        make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert store.pause_calls == []
+    assert store.page_requests == []
+
+
+def test_reading_candidates_failing_for_good_fails_the_run(logger):
+    store = FakeStore()
+    store.add(3)
+    store.page_failures = [transient() for _ in range(4)]
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+    assert summary.status is RunStatus.FAILED
+    assert store.runs[summary.job_run_id]["status"] == "failed"
+
+
+def test_log_lines_follow_the_schema(logger, log_stream):
+    store = FakeStore()
+    _, failing, skipped = store.add(3)
+    store.pause_failures[failing] = [StoreError(StoreErrorKind.PERMANENT, "22023", "bad")]
+    store.pause_failures[skipped] = [StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", "not active")]
+    make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    lines = our_log_lines(log_stream)
+    events = [line["event"] for line in lines]
+    expected = {"job.started", "mentor.paused", "mentor.failed", "mentor.skipped", "audit.written", "job.finished"}
+    assert expected <= set(events)
+    for line in lines:
+        jsonschema.validate(line, SCHEMA, format_checker=jsonschema.FormatChecker())
+    [finished] = [line for line in lines if line["event"] == "job.finished"]
+    assert (finished["paused_count"], finished["error_count"], finished["skipped_count"]) == (1, 1, 1)
+
+
+def test_the_schema_rejects_a_line_without_its_context():
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"severity": "INFO", "message": "m", "event": "mentor.paused"}, SCHEMA)
