@@ -245,7 +245,7 @@ def run_row(run_id: uuid.UUID, status: str = "running") -> dict[str, object]:
         "id": str(run_id),
         "trigger": "manual",
         "status": status,
-        "lease_expires_at": "2030-01-01T00:00:00Z",
+        "lease_expires_at": "2000-01-01T00:00:00Z",  # expired: never blocks a real run
         "finished_at": None if status == "running" else "2026-01-01T00:00:00Z",
     }
 
@@ -270,7 +270,7 @@ def test_upsert_merges_or_ignores_duplicates(service):
 def test_missing_columns_take_their_defaults(service, db):
     run_id = uuid.uuid4()
     service.table("certification_expiry_runs").insert(
-        [{"id": str(run_id), "trigger": "scheduled", "lease_expires_at": "2030-01-01T00:00:00Z"}],
+        [{"id": str(run_id), "trigger": "scheduled", "lease_expires_at": "2000-01-01T00:00:00Z"}],
         default_to_null=False,
     ).execute()
     started_at, status = db.execute(

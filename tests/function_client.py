@@ -1,0 +1,32 @@
+"""The job's entry point served by functions-framework's own app, wired to a local stack."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import functions_framework
+import pytest
+from flask.testing import FlaskClient
+
+from certification_expiry import runtime as runtime_module
+from certification_expiry.auth import Authenticator
+from local_supabase.ephemeral import Stack
+from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+
+
+def function_test_client(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, google_request: Any | None = None, **environment: str
+) -> FlaskClient:
+    """Configured only through the environment, as in production; the runtime is
+    built fresh so that no test inherits another's."""
+    monkeypatch.setenv("SUPABASE_URL", stack.url)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_role_key)
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", DEFAULT_JWT_SECRET)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    built = runtime_module.Runtime.from_environment()
+    if google_request is not None:
+        built = dataclasses.replace(built, authenticator=Authenticator(built.settings, google_request))
+    monkeypatch.setattr(runtime_module, "_runtime", built)
+    return functions_framework.create_app(target="certification_expiry_job", source="main.py").test_client()
