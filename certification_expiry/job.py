@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -22,6 +23,8 @@ from .errors import DatabaseUnavailableError, LeaseHeldError
 from .mentor_store import MentorStore, StoreError, StoreErrorKind
 from .models import AuditRow, Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, Trigger
 from .structured_logging import log_event
+
+T = TypeVar("T")
 
 # Capped exponential backoff with full jitter between attempts, in seconds.
 BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
@@ -79,14 +82,29 @@ class CertificationExpiryJob:
         self.clock = clock
         self.sleep = sleep
 
-    def _retrying(self, retry_conflicts: bool = True) -> Retrying:
+    def _with_retries(self, call: Callable[[], T], retry_conflicts: bool = True) -> T:
+        """`call()`, tried again on transient failures (and conflicts, unless told not
+        to) up to job_max_retries times; the last error is raised as it was."""
         retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT} if retry_conflicts else {StoreErrorKind.TRANSIENT}
-        return Retrying(
+        retrying = Retrying(
             stop=stop_after_attempt(self.settings.job_max_retries + 1),
             wait=BACKOFF,
             retry=retry_if_exception(lambda error: isinstance(error, StoreError) and error.kind in retried),
             sleep=self.sleep,
             reraise=True,
+        )
+        return retrying(call)
+
+    def _fail_run(self, summary: JobSummary, message: str, error: StoreError) -> None:
+        summary.status = RunStatus.FAILED
+        log_event(
+            self.logger,
+            logging.ERROR,
+            "job.failed",
+            message,
+            job_run_id=summary.job_run_id,
+            code=error.code,
+            reason=error.message,
         )
 
     # --- the run ---------------------------------------------------------------------
@@ -98,16 +116,17 @@ class CertificationExpiryJob:
         try:
             # Retried for transient failures only (a held lease is not one): starting
             # is idempotent on the run id, so a lost answer is safe to ask again.
-            for attempt in self._retrying(retry_conflicts=False):
-                with attempt:
-                    self.store.start_run(
-                        run_id,
-                        scope.trigger,
-                        request.dry_run,
-                        self.settings.lease_seconds,
-                        scope.actor_id,
-                        scope.organization_ids,
-                    )
+            self._with_retries(
+                lambda: self.store.start_run(
+                    run_id,
+                    scope.trigger,
+                    request.dry_run,
+                    self.settings.lease_seconds,
+                    scope.actor_id,
+                    scope.organization_ids,
+                ),
+                retry_conflicts=False,
+            )
         except StoreError as error:
             if error.kind is StoreErrorKind.CONFLICT:
                 raise LeaseHeldError(error.message) from error
@@ -130,16 +149,7 @@ class CertificationExpiryJob:
             self._process(request, scope, summary, outcomes, deadline=started + self.settings.job_time_budget_seconds)
         except StoreError as error:
             # Reading the candidates failed for good: the run cannot go on.
-            summary.status = RunStatus.FAILED
-            log_event(
-                self.logger,
-                logging.ERROR,
-                "job.failed",
-                "the run stopped: reading the candidates failed",
-                job_run_id=run_id,
-                code=error.code,
-                reason=error.message,
-            )
+            self._fail_run(summary, "the run stopped: reading the candidates failed", error)
         self._flush_audit(run_id, outcomes, force=True)
 
         if outcomes.audit_missing:
@@ -148,22 +158,11 @@ class CertificationExpiryJob:
             summary.status = RunStatus.PARTIAL
         summary.duration_ms = int((self.clock() - started) * 1000)
         try:
-            for attempt in self._retrying():
-                with attempt:
-                    self.store.finish_run(summary)
+            self._with_retries(lambda: self.store.finish_run(summary))
         except StoreError as error:
             # The run row stays `running` until its lease expires, which the
             # compliance check reports; the response still tells what happened.
-            summary.status = RunStatus.FAILED
-            log_event(
-                self.logger,
-                logging.ERROR,
-                "job.failed",
-                "could not record the run's outcome",
-                job_run_id=run_id,
-                code=error.code,
-                reason=error.message,
-            )
+            self._fail_run(summary, "could not record the run's outcome", error)
         log_event(
             self.logger,
             logging.ERROR if summary.status is RunStatus.FAILED else logging.INFO,
@@ -222,10 +221,7 @@ class CertificationExpiryJob:
     def _next_page(
         self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
     ) -> list[Candidate]:
-        for attempt in self._retrying():
-            with attempt:
-                return self.store.expired_active_mentors(after, limit, organization_ids)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+        return self._with_retries(lambda: self.store.expired_active_mentors(after, limit, organization_ids))
 
     def _tally(
         self, outcome: _Paused | _Skipped | _NotStarted | MentorError, summary: JobSummary, outcomes: _Outcomes
@@ -259,21 +255,26 @@ class CertificationExpiryJob:
         """Never raises: whatever happens to one mentor stays with that mentor."""
         request_id = request_id_for(run_id, candidate.id)
         current = candidate
+
+        def attempt() -> Transition | None:
+            nonlocal current
+            try:
+                return self.store.pause(current, request_id, actor_id)
+            except StoreError as error:
+                if error.kind is not StoreErrorKind.CONFLICT:
+                    raise
+                # Someone changed the mentor since the page was read: look again,
+                # and retry with its new version if it is still expired and active.
+                refreshed = self.store.current(current.id)
+                if refreshed is None:
+                    return None
+                current = refreshed
+                raise
+
         try:
-            for attempt in self._retrying():
-                with attempt:
-                    try:
-                        transition = self.store.pause(current, request_id, actor_id)
-                    except StoreError as error:
-                        if error.kind is not StoreErrorKind.CONFLICT:
-                            raise
-                        # Someone changed the mentor since the page was read: look
-                        # again, and retry with its new version if still expired.
-                        refreshed = self.store.current(current.id)
-                        if refreshed is None:
-                            return self._skipped(run_id, candidate, "no longer active or expired")
-                        current = refreshed
-                        raise
+            transition = self._with_retries(attempt)
+            if transition is None:
+                return self._skipped(run_id, candidate, "no longer active or expired")
         except StoreError as error:
             if error.kind in (StoreErrorKind.NOT_ALLOWED, StoreErrorKind.NOT_FOUND):
                 return self._skipped(run_id, candidate, error.message)
@@ -327,9 +328,7 @@ class CertificationExpiryJob:
         while len(outcomes.audit_pending) >= size or (force and outcomes.audit_pending):
             chunk, outcomes.audit_pending = outcomes.audit_pending[:size], outcomes.audit_pending[size:]
             try:
-                for attempt in self._retrying():
-                    with attempt:
-                        self.store.write_audit(chunk)
+                self._with_retries(lambda chunk=chunk: self.store.write_audit(chunk))
             except StoreError as error:
                 missing = [row.mentor_id for row in chunk]
                 outcomes.audit_missing += missing
