@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import google.auth.exceptions
-import google.auth.transport.requests
 import jwt
-from google.oauth2 import id_token
 
-from .config import Settings
 from .errors import AuthenticationError, ForbiddenError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,10 @@ def bearer_token(authorization: str | None) -> str:
 class Authenticator:
     def __init__(self, settings: Settings, google_request: Any | None = None) -> None:
         self.settings = settings
-        # The transport google-auth fetches Google's public certificates with;
-        # tests hand in one that serves their own.
-        self.google_request = google_request or google.auth.transport.requests.Request()
+        # The transport google-auth fetches Google's public certificates with
+        # (made on first use: google-auth and requests are slow to import); tests
+        # hand in one that serves their own certificate.
+        self.google_request = google_request
 
     def authenticate(self, authorization: str | None) -> Invoker:
         token = bearer_token(authorization)
@@ -80,6 +80,12 @@ class Authenticator:
     def _google_identity_token(self, token: str) -> Invoker:
         if not self.settings.oidc_audience:
             raise AuthenticationError("Google identity tokens are not accepted: OIDC_AUDIENCE is not configured")
+        import google.auth.exceptions
+        import google.auth.transport.requests
+        from google.oauth2 import id_token
+
+        if self.google_request is None:
+            self.google_request = google.auth.transport.requests.Request()
         try:
             claims = id_token.verify_oauth2_token(token, self.google_request, audience=self.settings.oidc_audience)
         except (ValueError, google.auth.exceptions.GoogleAuthError) as error:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from .errors import BadRequestError, CertificationExpiryError, MethodNotAllowedError, PayloadTooLargeError
 from .job import RunScope
+from .log_events import LOGGER_NAME, log_event
 from .models import JobRequest, RunStatus, Trigger
 from .runtime import Runtime
-from .structured_logging import LOGGER_NAME, log_event
 
 ResponseTuple = tuple[str, int, dict[str, str]]
 JSON_HEADERS = {"Content-Type": "application/json"}

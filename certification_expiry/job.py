@@ -14,15 +14,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from .config import Settings
 from .errors import DatabaseUnavailableError, LeaseHeldError
+from .log_events import log_event
 from .mentor_store import MentorStore, StoreError, StoreErrorKind
 from .models import AuditRow, Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, Trigger
-from .structured_logging import log_event
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 T = TypeVar("T")
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .auth import Authenticator
-from .config import Settings
 from .job import CertificationExpiryJob
-from .structured_logging import configure_logging
-from .supabase_store import SupabaseMentorStore, build_client
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,13 @@ class Runtime:
 
     @classmethod
     def from_environment(cls) -> Runtime:
+        # Imported here, not at the top: supabase-py and google-cloud-logging are
+        # most of the import time, and an instance needs them only once a request
+        # arrives (bench scenario cold_start).
+        from .config import Settings
+        from .structured_logging import configure_logging
+        from .supabase_store import SupabaseMentorStore, build_client
+
         settings = Settings()
         logger = configure_logging()
         store = SupabaseMentorStore(build_client(settings))

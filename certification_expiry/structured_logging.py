@@ -3,8 +3,8 @@
 google-cloud-logging's StructuredLogHandler writes `severity`, `message`, the
 trace of the current Flask request and the source location, and needs neither
 credentials nor network. Every line we write also carries a machine-readable
-`event` and its context as fields, never data mashed into the message; the
-shape is pinned by log_line.schema.json.
+`event` and its context as fields (log_events.py), never data mashed into the
+message; the shape is pinned by log_line.schema.json.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import uuid
-from enum import Enum
-from typing import IO, Any
+from typing import IO
 
 from google.cloud.logging_v2.handlers import StructuredLogHandler
 
-LOGGER_NAME = "certification_expiry"
+from .log_events import LOGGER_NAME
 
 
 def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
@@ -32,17 +30,3 @@ def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | Enum):
-        return str(value.value if isinstance(value, Enum) else value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    return value
-
-
-def log_event(logger: logging.Logger, level: int, event: str, message: str, **fields: Any) -> None:
-    logger.log(level, message, extra={"json_fields": {"event": event, **_jsonable(fields)}})
