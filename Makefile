@@ -48,4 +48,4 @@ stack-down: $(VENV)/.installed
 
 ## The benchmarks: print their figures and write bench/results.json.
 bench: setup
-	$(PYTHON) -m bench.gateway_throughput
+	$(PYTHON) -m bench

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # Retries after the first attempt, for transient failures only.
     job_max_retries: int = Field(3, ge=0, le=10)
     job_max_body_bytes: int = Field(64 * 1024, gt=0)
+    # The compliance check reports a breach when no full run succeeded this long.
+    compliance_window_hours: int = Field(26, ge=1, le=24 * 14)
 
     @field_validator("allowed_invokers", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""The HTTP contract of the job's entry point: method, authentication, body, status codes."""
+"""The HTTP contract of both entry points: methods, authentication, body, status codes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from collections.abc import Callable
 import flask
 from pydantic import ValidationError
 
-from .errors import BadRequestError, CertificationExpiryError, MethodNotAllowedError, PayloadTooLargeError
+from .auth import Invoker
+from .compliance import check_compliance
+from .errors import (
+    BadRequestError,
+    CertificationExpiryError,
+    ForbiddenError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+)
 from .job import RunScope
 from .log_events import LOGGER_NAME, log_event
 from .models import JobRequest, RunStatus, Trigger
@@ -23,8 +31,8 @@ def json_response(body: object, status: int, headers: dict[str, str] | None = No
     return json.dumps(body), status, {**JSON_HEADERS, **(headers or {})}
 
 
-def error_response(error: CertificationExpiryError) -> ResponseTuple:
-    headers = {"Allow": "POST"} if isinstance(error, MethodNotAllowedError) else {}
+def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, ...]) -> ResponseTuple:
+    headers = {"Allow": ", ".join(allowed_methods)} if isinstance(error, MethodNotAllowedError) else {}
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return json_response({"error": {"code": error.code, "message": error.message}}, error.status, headers)
@@ -52,29 +60,63 @@ def parse_job_request(request: flask.Request, max_bytes: int) -> JobRequest:
         raise BadRequestError(f"invalid body: {problems}") from error
 
 
-def handle_job(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:
-    """POST only; authenticated before anything touches the database."""
+def _guarded(
+    request: flask.Request,
+    allowed_methods: tuple[str, ...],
+    get_runtime: Callable[[], Runtime],
+    respond: Callable[[Runtime, Invoker], ResponseTuple],
+) -> ResponseTuple:
+    """Method, then authentication, before anything touches the database; every
+    refusal is a JSON error and one log line."""
     try:
-        if request.method != "POST":
-            raise MethodNotAllowedError(f"{request.method} is not allowed: start a run with POST")
+        if request.method not in allowed_methods:
+            raise MethodNotAllowedError(f"{request.method} is not allowed here: use {' or '.join(allowed_methods)}")
         runtime = get_runtime()
-        runtime.authenticator.authenticate(request.headers.get("Authorization"))
-        job_request = parse_job_request(request, runtime.settings.job_max_body_bytes)
-        # Cloud Scheduler marks its requests; anything else was started by hand.
-        scheduled = "X-CloudScheduler-JobName" in request.headers
-        scope = RunScope(trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL)
-        summary = runtime.job.run(job_request, scope)
+        invoker = runtime.authenticator.authenticate(request.headers.get("Authorization"))
+        return respond(runtime, invoker)
     except CertificationExpiryError as error:
         log_event(
             logging.getLogger(LOGGER_NAME),
             logging.WARNING if error.status < 500 else logging.ERROR,
-            "job.rejected",
+            "request.rejected",
             "request refused",
             code=error.code,
             status=error.status,
             reason=error.message,
         )
-        return error_response(error)
-    # Non-2xx unless the run did all it should, so that Cloud Scheduler retries.
-    status = 200 if summary.status is RunStatus.SUCCEEDED else 500
-    return json_response(summary.model_dump(mode="json"), status)
+        return error_response(error, allowed_methods)
+
+
+def run_scope(runtime: Runtime, invoker: Invoker, scheduled: bool) -> RunScope:
+    """The system runs everything; a coordinator runs its own organisations, as actor."""
+    if invoker.is_system:
+        return RunScope(trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL)
+    assert invoker.user_id is not None
+    organizations = runtime.store.coordinated_organizations(invoker.user_id)
+    if not organizations:
+        raise ForbiddenError("this user coordinates no organisation, so may not start a run")
+    return RunScope(trigger=Trigger.MANUAL, actor_id=invoker.user_id, organization_ids=tuple(organizations))
+
+
+def handle_job(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:
+    def respond(runtime: Runtime, invoker: Invoker) -> ResponseTuple:
+        job_request = parse_job_request(request, runtime.settings.job_max_body_bytes)
+        # Cloud Scheduler marks its requests; anything else was started by hand.
+        scope = run_scope(runtime, invoker, scheduled="X-CloudScheduler-JobName" in request.headers)
+        summary = runtime.job.run(job_request, scope)
+        # Non-2xx unless the run did all it should, so that Cloud Scheduler retries.
+        status = 200 if summary.status is RunStatus.SUCCEEDED else 500
+        return json_response(summary.model_dump(mode="json"), status)
+
+    return _guarded(request, ("POST",), get_runtime, respond)
+
+
+def handle_compliance_check(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:
+    def respond(runtime: Runtime, invoker: Invoker) -> ResponseTuple:
+        if not invoker.is_system:
+            raise ForbiddenError("the compliance check is for the operator and the scheduler")
+        report = check_compliance(runtime.store, runtime.settings.compliance_window_hours, runtime.logger)
+        # A breach is non-2xx, so that the scheduler's own attempt fails visibly too.
+        return json_response(report.model_dump(mode="json"), 200 if report.ok else 500)
+
+    return _guarded(request, ("GET", "POST"), get_runtime, respond)

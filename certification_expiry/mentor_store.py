@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from .models import AuditRow, Candidate, JobSummary, Transition, Trigger
+from .models import AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
 
 
 class StoreErrorKind(StrEnum):
@@ -58,3 +58,12 @@ class MentorStore(Protocol):
 
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         """Upsert these audit rows in one request."""
+
+    def compliance_status(self, window_hours: int) -> ComplianceStatus:
+        """Expired mentors still active, and whether a full run succeeded within the window."""
+
+    def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The organisations this user coordinates (none: not a coordinator)."""
+
+    def user_for_access_token(self, access_token: str) -> uuid.UUID:
+        """Ask Supabase Auth whose access token this is; StoreError when it says no."""

@@ -67,6 +67,27 @@ class MentorError(BaseModel):
     message: str
 
 
+class ComplianceStatus(BaseModel):
+    """What certification_compliance_status returns, by the database's clock."""
+
+    expired_active_count: int
+    sample_mentor_ids: list[uuid.UUID]
+    last_success_at: datetime | None
+    recent_success: bool
+    checked_at: datetime
+
+
+class ComplianceReport(BaseModel):
+    """The compliance check's answer."""
+
+    ok: bool
+    reasons: list[str]
+    expired_active_count: int
+    sample_mentor_ids: list[uuid.UUID]
+    last_success_at: datetime | None
+    window_hours: int
+
+
 class JobSummary(BaseModel):
     """The response body, and the fields of the job.finished log line."""
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .auth import Authenticator
+from .errors import AuthenticationError, DatabaseUnavailableError
 from .job import CertificationExpiryJob
+from .mentor_store import MentorStore, StoreError, StoreErrorKind
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     logger: logging.Logger
+    store: MentorStore
     authenticator: Authenticator
     job: CertificationExpiryJob
 
@@ -38,7 +42,17 @@ class Runtime:
         settings = Settings()
         logger = configure_logging()
         store = SupabaseMentorStore(build_client(settings))
-        return cls(settings, logger, Authenticator(settings), CertificationExpiryJob(store, settings, logger))
+        authenticator = Authenticator(settings, verify_with_supabase_auth=lambda token: _ask_auth(store, token))
+        return cls(settings, logger, store, authenticator, CertificationExpiryJob(store, settings, logger))
+
+
+def _ask_auth(store: MentorStore, access_token: str) -> uuid.UUID:
+    try:
+        return store.user_for_access_token(access_token)
+    except StoreError as error:
+        if error.kind is StoreErrorKind.TRANSIENT:
+            raise DatabaseUnavailableError(f"Supabase Auth did not answer: {error}") from error
+        raise AuthenticationError("Supabase Auth does not accept this access token") from error
 
 
 _lock = threading.Lock()

@@ -24,7 +24,8 @@ def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
     reconfiguration of the root logger (LOG_EXECUTION_ID) cannot silence it."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
-        logger.removeHandler(handler)
+        if isinstance(handler, StructuredLogHandler):  # ours from an earlier call; others stay
+            logger.removeHandler(handler)
     handler = StructuredLogHandler(stream=stream or sys.stdout, project_id=os.environ.get("GOOGLE_CLOUD_PROJECT"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -10,12 +10,13 @@ import httpx
 from postgrest import ReturnMethod
 from postgrest.exceptions import APIError
 from supabase.lib.client_options import SyncClientOptions
+from supabase_auth.errors import AuthApiError, AuthRetryableError
 
 from supabase import Client, create_client
 
 from .config import Settings
 from .mentor_store import StoreError, StoreErrorKind
-from .models import AuditRow, Candidate, JobSummary, Transition, Trigger
+from .models import AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
 
 T = TypeVar("T")
 
@@ -150,6 +151,34 @@ class SupabaseMentorStore:
             },
         )
         return Transition.model_validate(result)
+
+    def compliance_status(self, window_hours: int) -> ComplianceStatus:
+        return ComplianceStatus.model_validate(
+            self._rpc("certification_compliance_status", {"p_window_hours": window_hours})
+        )
+
+    def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = _translated(
+            lambda: (
+                self.client.table("organization_coordinators")
+                .select("organization_id")
+                .eq("user_id", str(user_id))
+                .execute()
+                .data
+            )
+        )
+        return sorted(uuid.UUID(row["organization_id"]) for row in rows)
+
+    def user_for_access_token(self, access_token: str) -> uuid.UUID:
+        try:
+            response = self.client.auth.get_user(access_token)
+        except AuthApiError as error:
+            raise StoreError(StoreErrorKind.PERMANENT, str(error.code or error.status), error.message) from error
+        except (httpx.TransportError, AuthRetryableError) as error:
+            raise StoreError(StoreErrorKind.TRANSIENT, type(error).__name__, str(error)) from error
+        if response is None:
+            raise StoreError(StoreErrorKind.PERMANENT, "no_user", "Supabase Auth knows no user for this token")
+        return uuid.UUID(response.user.id)
 
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]

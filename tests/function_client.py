@@ -16,17 +16,26 @@ from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 
 
 def function_test_client(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, google_request: Any | None = None, **environment: str
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    google_request: Any | None = None,
+    target: str = "certification_expiry_job",
+    **environment: str | None,
 ) -> FlaskClient:
     """Configured only through the environment, as in production; the runtime is
-    built fresh so that no test inherits another's."""
-    monkeypatch.setenv("SUPABASE_URL", stack.url)
-    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_role_key)
-    monkeypatch.setenv("SUPABASE_JWT_SECRET", DEFAULT_JWT_SECRET)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    built fresh so that no test inherits another's. A variable given as None is unset."""
+    defaults = {
+        "SUPABASE_URL": stack.url,
+        "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key,
+        "SUPABASE_JWT_SECRET": DEFAULT_JWT_SECRET,
+    }
+    for name, value in {**defaults, **environment}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     built = runtime_module.Runtime.from_environment()
     if google_request is not None:
         built = dataclasses.replace(built, authenticator=Authenticator(built.settings, google_request))
     monkeypatch.setattr(runtime_module, "_runtime", built)
-    return functions_framework.create_app(target="certification_expiry_job", source="main.py").test_client()
+    return functions_framework.create_app(target=target, source="main.py").test_client()

@@ -398,6 +398,54 @@ class Gateway:
             return Response(row[0], status_code=success_status, media_type=JSON_TYPE)
         return Response(status_code=201 if success_status == 201 else 204)
 
+    # --- /auth/v1/user: the one Supabase Auth call the function makes ---------------------
+
+    async def auth_user(self, request: Request) -> Response:
+        """Who an access token belongs to, as GoTrue answers it (GET /auth/v1/user).
+
+        GoTrue's errors are `{code, error_code, msg}`: 401 without a token, 403 for
+        a token it does not accept or whose user does not exist.
+        """
+
+        def refused(status: int, error_code: str, message: str) -> Response:
+            return JSONResponse({"code": status, "error_code": error_code, "msg": message}, status_code=status)
+
+        authorization = request.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return refused(401, "no_authorization", "This endpoint requires a Bearer token")
+        try:
+            caller = authenticate(token, self.settings.jwt_secret)
+        except GatewayError as error:
+            return refused(403, "bad_jwt", f"invalid JWT: {error.message}")
+        subject = caller.claims.get("sub")
+        if not subject:
+            return refused(403, "bad_jwt", "invalid claim: missing sub claim")
+        service = Caller("service_role", {"role": "service_role"})
+        try:
+            row = await self.run(
+                request,
+                service,
+                "select json_build_object('id', id, 'email', email, 'created_at', created_at)::text"
+                " from auth.users where id::text = %s",
+                (subject,),
+                read_only=True,
+            )
+        except GatewayError:
+            row = None
+        if row is None:
+            return refused(403, "user_not_found", "User from sub claim in JWT does not exist")
+        user = json.loads(row[0])
+        return JSONResponse(
+            {
+                **user,
+                "aud": caller.claims.get("aud", "authenticated"),
+                "role": caller.role,
+                "app_metadata": {"provider": "email", "providers": ["email"]},
+                "user_metadata": {},
+            }
+        )
+
     # --- outside /rest/v1: the gateway's own admin ----------------------------------------
 
     async def faults_endpoint(self, request: Request) -> Response:
@@ -450,6 +498,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         routes=[
             Route("/rest/v1/rpc/{function}", handle(gateway.rpc), methods=["GET", "POST"]),
             Route("/rest/v1/{relation}", relation_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
+            Route("/auth/v1/user", gateway.auth_user, methods=["GET"]),
             Route("/_gateway/faults", gateway.faults_endpoint, methods=["GET", "PUT"]),
             Route("/_gateway/stats", gateway.stats_endpoint, methods=["GET", "DELETE"]),
             Route("/_gateway/health", gateway.health),

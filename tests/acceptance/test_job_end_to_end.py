@@ -6,38 +6,13 @@ A stack of its own, emptied before each test, so that counts are exact.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 
-from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster
+from local_supabase.ephemeral import Stack
 from local_supabase.gateway.faults import FaultSettings
-from tests.function_client import function_test_client
 
 EXPIRED_ACTIVE = 2500
-
-
-@pytest.fixture(scope="module")
-def own_stack() -> Iterator[Stack]:
-    with throwaway_cluster() as cluster, running_gateway(cluster) as stack:
-        yield stack
-
-
-@pytest.fixture
-def db(own_stack) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(own_stack.database.dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
-            " public.mentor_status_history, public.peer_mentors"
-        )
-        yield conn
-    own_stack.gateway.faults.configure(FaultSettings())
-
-
-@pytest.fixture
-def client(own_stack, monkeypatch):
-    return function_test_client(own_stack, monkeypatch, JOB_CONCURRENCY="8")
 
 
 def seed(db: psycopg.Connection, expired_active: int = EXPIRED_ACTIVE) -> set[str]:

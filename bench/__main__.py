@@ -1,0 +1,35 @@
+"""`make bench`: every benchmark, a table of figures against targets, bench/results.json.
+
+`python -m bench --quick` runs the same scenarios at small sizes (the smoke test
+in `make test` does, to keep them from rotting); its figures say nothing about targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bench import gateway_throughput, job_scenarios
+from bench.results import results_path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks that every scenario runs")
+    quick = parser.parse_args().quick
+
+    results_path().unlink(missing_ok=True)
+    gateway_throughput.main(calls_per_round=300 if quick else 3000, rounds=1 if quick else 3)
+    job_scenarios.run_all(job_scenarios.QUICK if quick else job_scenarios.FULL)
+
+    results = json.loads(results_path().read_text())
+    print(f"\n{'scenario':<22} {'met':<5} target")
+    for name, figures in results.items():
+        print(f"{name:<22} {'yes' if figures['met'] else 'NO':<5} {figures['target']}")
+    print(f"\nmachine: {next(iter(results.values()))['machine']}; figures in {results_path()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

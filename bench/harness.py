@@ -1,0 +1,92 @@
+"""What the job benchmarks share: a stack, seeding, and one job run with the real store."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from certification_expiry.config import Settings
+from certification_expiry.job import CertificationExpiryJob, RunScope
+from certification_expiry.models import JobRequest, JobSummary, Trigger
+from certification_expiry.structured_logging import configure_logging
+from certification_expiry.supabase_store import SupabaseMentorStore, build_client
+from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
+from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+from local_supabase.keys import api_key
+from local_supabase.postgres import Cluster, free_port
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    cluster: Cluster
+    url: str
+
+    def faults(self, **settings: object) -> None:
+        httpx.put(f"{self.url}/_gateway/faults", json=settings).raise_for_status()
+
+    def reset_request_count(self) -> None:
+        httpx.delete(f"{self.url}/_gateway/stats").raise_for_status()
+
+    def request_count(self) -> int:
+        return httpx.get(f"{self.url}/_gateway/stats").json()["total"]
+
+
+@contextlib.contextmanager
+def bench_stack() -> Iterator[BenchStack]:
+    """A throwaway cluster and the gateway in its own process, as `make stack` runs it."""
+    with throwaway_cluster() as cluster, tempfile.TemporaryDirectory() as folder:
+        port = free_port()
+        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log")
+        try:
+            yield BenchStack(cluster, f"http://127.0.0.1:{port}")
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=10)
+
+
+def seed_expired(dsn: str, count: int) -> None:
+    """Exactly `count` expired active mentors and nothing else."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
+            " public.mentor_status_history, public.peer_mentors"
+        )
+        conn.execute(
+            "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
+            " select gen_random_uuid(), 'active', current_date - 1 - n %% 300 from generate_series(1, %s) n",
+            (count,),
+        )
+        conn.execute("analyze public.peer_mentors")
+
+
+def job_settings(url: str, **overrides: object) -> Settings:
+    return Settings(
+        supabase_url=url,
+        supabase_service_role_key=api_key(DEFAULT_JWT_SECRET, "service_role"),
+        **overrides,
+    )
+
+
+def run_job(url: str, **overrides: object) -> tuple[JobSummary, float]:
+    """One run, in this process, through supabase-py and the gateway; (summary, seconds).
+
+    Log lines go to /dev/null: writing them is part of the cost, reading them is not.
+    """
+    settings = job_settings(url, **overrides)
+    with open(os.devnull, "w") as sink:
+        logger = configure_logging(sink)
+        job = CertificationExpiryJob(SupabaseMentorStore(build_client(settings)), settings, logger)
+        started = time.perf_counter()
+        summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
+        elapsed = time.perf_counter() - started
+        logging.getLogger(logger.name).handlers.clear()
+    return summary, elapsed

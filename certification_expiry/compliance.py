@@ -1,0 +1,53 @@
+"""The compliance check: expired mentors still active, or a job that stopped running.
+
+Either is a breach: an expired mentor still listed on a chapter website, now or
+soon. A breach is one ERROR line with `event: compliance.breach`, which the
+log-based metric and the alert policy of the deployment watch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import DatabaseUnavailableError
+from .log_events import log_event
+from .mentor_store import MentorStore, StoreError
+from .models import ComplianceReport
+
+
+def check_compliance(store: MentorStore, window_hours: int, logger: logging.Logger) -> ComplianceReport:
+    try:
+        status = store.compliance_status(window_hours)
+    except StoreError as error:
+        # Never "ok" when we could not look: the caller gets a clear non-2xx.
+        log_event(
+            logger,
+            logging.ERROR,
+            "compliance.failed",
+            "could not check compliance: the database did not answer",
+            code=error.code,
+            reason=error.message,
+        )
+        raise DatabaseUnavailableError(f"could not read the compliance status: {error}") from error
+
+    reasons = []
+    if status.expired_active_count:
+        reasons.append(f"{status.expired_active_count} mentors with an expired certification are still active")
+    if not status.recent_success:
+        reasons.append(f"no full certification expiry run succeeded in the last {window_hours} hours")
+    report = ComplianceReport(
+        ok=not reasons,
+        reasons=reasons,
+        expired_active_count=status.expired_active_count,
+        sample_mentor_ids=status.sample_mentor_ids,
+        last_success_at=status.last_success_at,
+        window_hours=window_hours,
+    )
+    log_event(
+        logger,
+        logging.INFO if report.ok else logging.ERROR,
+        "compliance.ok" if report.ok else "compliance.breach",
+        "certification compliance holds" if report.ok else "certification compliance breach: " + "; ".join(reasons),
+        **report.model_dump(mode="json"),
+    )
+    return report

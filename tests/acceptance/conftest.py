@@ -1,0 +1,34 @@
+"""A stack of its own per test module, emptied before each test, so that counts are exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster
+from local_supabase.gateway.faults import FaultSettings
+from tests.function_client import function_test_client
+
+
+@pytest.fixture(scope="module")
+def own_stack() -> Iterator[Stack]:
+    with throwaway_cluster() as cluster, running_gateway(cluster) as stack:
+        yield stack
+
+
+@pytest.fixture
+def db(own_stack) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(own_stack.database.dsn, autocommit=True) as conn:
+        conn.execute(
+            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
+            " public.mentor_status_history, public.peer_mentors, public.organization_coordinators, auth.users"
+        )
+        yield conn
+    own_stack.gateway.faults.configure(FaultSettings())
+
+
+@pytest.fixture
+def client(own_stack, monkeypatch):
+    return function_test_client(own_stack, monkeypatch, JOB_CONCURRENCY="8")

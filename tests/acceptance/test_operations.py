@@ -1,0 +1,179 @@
+"""The compliance check and coordinators' manual runs, through their entry points on the local stack."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import psycopg
+import pytest
+
+from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+from local_supabase.keys import user_access_token
+from local_supabase.postgres import free_port
+from tests.function_client import function_test_client
+
+OSLO, BERGEN = uuid.uuid4(), uuid.uuid4()
+
+
+def add_mentors(db: psycopg.Connection, organization_id: uuid.UUID, count: int, expired: bool = True) -> set[str]:
+    rows = db.execute(
+        "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
+        " select %s, 'active', current_date + case when %s then -5 else 30 end from generate_series(1, %s)"
+        " returning id::text",
+        (organization_id, expired, count),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def add_run(db: psycopg.Connection, hours_ago: float) -> None:
+    db.execute(
+        "insert into public.certification_expiry_runs (id, trigger, started_at, finished_at, status, lease_expires_at)"
+        " values (gen_random_uuid(), 'scheduled', now() - make_interval(secs => %s * 3600 + 60),"
+        "         now() - make_interval(secs => %s * 3600), 'succeeded', now())",
+        (hours_ago, hours_ago),
+    )
+
+
+def add_coordinator(db: psycopg.Connection, organization_id: uuid.UUID | None) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    db.execute("insert into auth.users (id, email) values (%s, %s)", (user_id, f"{user_id}@chapter.example"))
+    if organization_id is not None:
+        db.execute("insert into public.organization_coordinators values (%s, %s)", (organization_id, user_id))
+    return user_id
+
+
+@pytest.fixture
+def compliance(own_stack, monkeypatch):
+    return function_test_client(own_stack, monkeypatch, target="certification_compliance_check")
+
+
+def check(compliance, stack, method: str = "get") -> tuple[int, dict]:
+    response = getattr(compliance, method)("/", headers={"Authorization": f"Bearer {stack.service_role_key}"})
+    return response.status_code, response.get_json()
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecord]:
+    """The job's log records of one event (their JSON shape is checked in the unit tests)."""
+    return [record for record in caplog.records if getattr(record, "json_fields", {}).get("event") == name]
+
+
+# --- the compliance check ----------------------------------------------------------------------
+
+
+def test_clean_state_after_a_real_run_is_ok(caplog, db, client, compliance, own_stack):
+    add_mentors(db, OSLO, 5)
+    add_mentors(db, OSLO, 5, expired=False)
+    assert client.post("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"}).status_code == 200
+
+    for method in ("get", "post"):
+        status, body = check(compliance, own_stack, method)
+        assert status == 200, body
+        assert body["ok"] is True
+        assert body["expired_active_count"] == 0
+        assert body["last_success_at"] is not None
+    assert events(caplog, "compliance.breach") == []
+    assert len(events(caplog, "compliance.ok")) == 2
+
+
+def test_expired_mentors_still_active_are_a_breach(caplog, db, compliance, own_stack):
+    add_run(db, hours_ago=1)
+    expired = add_mentors(db, OSLO, 25)
+    status, body = check(compliance, own_stack)
+
+    assert status == 500
+    assert body["ok"] is False
+    assert body["expired_active_count"] == 25
+    assert len(body["sample_mentor_ids"]) == 20
+    assert set(body["sample_mentor_ids"]) <= expired
+    [breach] = events(caplog, "compliance.breach")
+    assert breach.levelno == logging.ERROR
+    assert breach.json_fields["expired_active_count"] == 25
+
+
+def test_no_run_ever_is_a_breach(db, compliance, own_stack):
+    status, body = check(compliance, own_stack)
+    assert (status, body["ok"], body["last_success_at"]) == (500, False, None)
+    assert any("no full certification expiry run" in reason for reason in body["reasons"])
+
+
+def test_a_stale_last_run_is_a_breach(db, compliance, own_stack):
+    add_run(db, hours_ago=30)
+    status, body = check(compliance, own_stack)
+    assert (status, body["ok"]) == (500, False)
+    assert body["last_success_at"] is not None
+
+
+def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, db, own_stack, monkeypatch):
+    nowhere = function_test_client(
+        own_stack, monkeypatch, target="certification_compliance_check", SUPABASE_URL=f"http://127.0.0.1:{free_port()}"
+    )
+    response = nowhere.get("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"})
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"]["code"] == "database_unavailable"
+    assert "ok" not in body
+    assert events(caplog, "compliance.failed")
+
+
+def test_the_compliance_check_authenticates_like_the_job(db, compliance, own_stack):
+    assert compliance.get("/").status_code == 401
+    coordinator = add_coordinator(db, OSLO)
+    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+    assert compliance.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    assert compliance.put("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"}).status_code == 405
+
+
+# --- coordinators' manual runs -----------------------------------------------------------------
+
+
+def test_a_coordinator_runs_only_its_organisations_as_the_actor(db, client):
+    oslo = add_mentors(db, OSLO, 12)
+    bergen = add_mentors(db, BERGEN, 7)
+    coordinator = add_coordinator(db, OSLO)
+    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+
+    response = client.post("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    summary = response.get_json()
+    assert set(summary["paused_mentor_ids"]) == oslo
+
+    actors = db.execute(
+        "select distinct actor_id from public.mentor_status_history where mentor_id::text = any(%s)", (list(oslo),)
+    ).fetchall()
+    assert actors == [(coordinator,)]
+    (bergen_active,) = db.execute(
+        "select count(*) from public.expired_active_mentors where id::text = any(%s)", (list(bergen),)
+    ).fetchone()
+    assert bergen_active == 7
+    run = db.execute(
+        "select trigger, actor_id, organization_ids from public.certification_expiry_runs where id = %s",
+        (summary["job_run_id"],),
+    ).fetchone()
+    assert run == ("manual", coordinator, [OSLO])
+
+
+def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client):
+    add_mentors(db, OSLO, 3)
+    outsider = add_coordinator(db, None)
+    response = client.post("/", headers={"Authorization": f"Bearer {user_access_token(DEFAULT_JWT_SECRET, outsider)}"})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    (runs,) = db.execute("select count(*) from public.certification_expiry_runs").fetchone()
+    (history,) = db.execute("select count(*) from public.mentor_status_history").fetchone()
+    assert (runs, history) == (0, 0)
+
+
+def test_without_the_jwt_secret_supabase_auth_vouches_for_the_coordinator(db, own_stack, monkeypatch):
+    oslo = add_mentors(db, OSLO, 4)
+    coordinator = add_coordinator(db, OSLO)
+    client = function_test_client(own_stack, monkeypatch, SUPABASE_JWT_SECRET=None)
+    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+
+    response = client.post("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    assert set(response.get_json()["paused_mentor_ids"]) == oslo
+
+    stranger = user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())  # signed, but no such user
+    response = client.post("/", headers={"Authorization": f"Bearer {stranger}"})
+    assert response.status_code == 401
