@@ -29,6 +29,10 @@ _TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
 def build_client(settings: Settings) -> Client:
     """One client per instance, shared by the job's threads.
 
+    The sync client on threads rather than the async client: measured side by
+    side through the local gateway at 20 ms per request, update_mentor_status
+    calls ran at 566/s on 16 threads against 197/s with 16 concurrent asyncio
+    tasks (329/s against 317/s at 8; threads ahead at every setting tried).
     HTTP/1.1 on purpose: a shared HTTP/2 connection used from several threads
     corrupts its state (httpx#3072), and the pool gives each thread its own
     connection. The timeout is set here because supabase-py ignores

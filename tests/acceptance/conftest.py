@@ -31,4 +31,4 @@ def db(own_stack) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def client(own_stack, monkeypatch):
-    return function_test_client(own_stack, monkeypatch, JOB_CONCURRENCY="8")
+    return function_test_client(own_stack, monkeypatch)

@@ -1,0 +1,49 @@
+"""`make bench` at small sizes, so the benchmarks never rot. Checks that every
+scenario runs and reports sane figures, not that targets are met."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from local_supabase.postgres import PROJECT_ROOT
+
+SCENARIOS = {
+    "gateway_throughput": "ratio",
+    "limit": "ratio",
+    "latency_hiding": "ratio",
+    "against_sequential": "speedup",
+    "requests": "requests",
+    "concurrency_sweep": "seconds_at_16",
+    "memory": "peak_rss_mib_at_1000",
+    "cold_start": "ratio",
+    "database_scale": "ratio",
+}
+
+
+def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
+    results = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "BENCH_RESULTS": str(results)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    figures = json.loads(results.read_text())
+    assert set(figures) == set(SCENARIOS)
+    for scenario, key in SCENARIOS.items():
+        value = figures[scenario][key]
+        assert isinstance(value, int | float), (scenario, value)
+        assert math.isfinite(value), (scenario, value)
+        assert value > 0, (scenario, value)
+        assert isinstance(figures[scenario]["met"], bool)
+        assert scenario in completed.stdout  # the table names every row
+    assert figures["requests"]["requests"] <= figures["requests"]["bound"]
+    assert figures["cold_start"]["connections_at_import"] == 0
+    assert figures["database_scale"]["plan_uses_index"] is True
