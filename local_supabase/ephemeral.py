@@ -23,14 +23,16 @@ from .postgres import PROJECT_ROOT, Cluster, apply_migrations, free_port
 
 
 @contextlib.contextmanager
-def throwaway_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+def throwaway_cluster(
+    extra_env: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     """A fresh cluster on a free port with the bootstrap and migrations applied."""
     base = Path(tempfile.mkdtemp(prefix="cert-expiry-pg-"))
     base.chmod(0o755)  # the server runs as `postgres` when we are root
     cluster = Cluster(base / "data", free_port())
     try:
         cluster.init()
-        cluster.start(extra_env)
+        cluster.start(extra_env, extra_settings)
         apply_migrations(cluster.dsn)
         yield cluster
     finally:

@@ -128,13 +128,14 @@ class Cluster:
         finally:
             os.unlink(pwfile.name)
 
-    def start(self, extra_env: dict[str, str] | None = None) -> None:
+    def start(self, extra_env: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None) -> None:
         """Start the server and wait until it accepts connections.
 
-        `extra_env` reaches the server process (the clock tests preload libfaketime).
+        `extra_env` reaches the server process (the clock tests preload libfaketime);
+        `extra_settings` add to SERVER_SETTINGS (the runbook test loads pg_cron).
         """
         options = [f"-p {self.port}", f"-k {self.data_dir}"]
-        options += [f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()]
+        options += [f"-c {name}={value}" for name, value in {**SERVER_SETTINGS, **(extra_settings or {})}.items()]
         try:
             self._run(
                 "pg_ctl",
