@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 # Capped exponential backoff with full jitter between attempts, in seconds.
 BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
+FINISH_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ class CertificationExpiryJob:
         self.clock = clock
         self.sleep = sleep
 
-    def _with_retries(self, call: Callable[[], T], retry_conflicts: bool = True) -> T:
+    def _with_retries(self, call: Callable[[], T], retry_conflicts: bool = True, retries: int | None = None) -> T:
         """`call()`, tried again on transient failures (and conflicts, unless told not
-        to) up to job_max_retries times; the last error is raised as it was."""
+        to) up to `retries` (default job_max_retries) times; the last error is raised."""
         retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT} if retry_conflicts else {StoreErrorKind.TRANSIENT}
         retrying = Retrying(
-            stop=stop_after_attempt(self.settings.job_max_retries + 1),
+            stop=stop_after_attempt((self.settings.job_max_retries if retries is None else retries) + 1),
             wait=BACKOFF,
             retry=retry_if_exception(lambda error: isinstance(error, StoreError) and error.kind in retried),
             sleep=self.sleep,
@@ -146,6 +147,7 @@ class CertificationExpiryJob:
             actor_id=scope.actor_id,
             organization_ids=scope.organization_ids,
         )
+        self._repair_audit(run_id)
         outcomes = _Outcomes()
         try:
             self._process(request, scope, summary, outcomes, deadline=started + self.settings.job_time_budget_seconds)
@@ -160,7 +162,9 @@ class CertificationExpiryJob:
             summary.status = RunStatus.PARTIAL
         summary.duration_ms = int((self.clock() - started) * 1000)
         try:
-            self._with_retries(lambda: self.store.finish_run(summary))
+            # More patient than for a mentor: until this lands, the run holds the
+            # lease and the next run is refused (about half a minute of backoff).
+            self._with_retries(lambda: self.store.finish_run(summary), retries=FINISH_RETRIES)
         except StoreError as error:
             # The run row stays `running` until its lease expires, which the
             # compliance check reports; the response still tells what happened.
@@ -174,6 +178,34 @@ class CertificationExpiryJob:
             **summary.model_dump(mode="json", exclude={"paused_mentor_ids", "errors"}),
         )
         return summary
+
+    def _repair_audit(self, run_id: uuid.UUID) -> None:
+        """Write the audit rows earlier runs could not: every transition the job made
+        ends with its audit row, one run later at the latest."""
+        try:
+            repaired = self._with_retries(self.store.repair_audit)
+        except StoreError as error:
+            # Not this run's own work: it goes on, and the next run tries again.
+            log_event(
+                self.logger,
+                logging.ERROR,
+                "audit.failed",
+                "could not repair missing audit rows",
+                job_run_id=run_id,
+                mentor_ids=[],
+                code=error.code,
+                reason=error.message,
+            )
+            return
+        if repaired:
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "audit.repaired",
+                "wrote audit rows missing from earlier runs",
+                job_run_id=run_id,
+                rows=repaired,
+            )
 
     def _process(
         self, request: JobRequest, scope: RunScope, summary: JobSummary, outcomes: _Outcomes, deadline: float

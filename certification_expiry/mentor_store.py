@@ -59,6 +59,9 @@ class MentorStore(Protocol):
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         """Upsert these audit rows in one request."""
 
+    def repair_audit(self) -> int:
+        """Write the audit rows missing for transitions the job made; how many were written."""
+
     def compliance_status(self, window_hours: int) -> ComplianceStatus:
         """Expired mentors still active, and whether a full run succeeded within the window."""
 

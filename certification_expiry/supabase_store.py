@@ -24,6 +24,8 @@ CANDIDATE_COLUMNS = "id,organization_id,status_version,certification_expiry_date
 PAUSE_REASON = "certification_expired"
 # SQLSTATE classes of a server that could not do the work right now.
 _TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
+# PostgREST's own: the database cannot be reached (503), or is unavailable.
+_TRANSIENT_POSTGREST = {"PGRST000", "PGRST001", "PGRST002", "PGRST503"}
 
 
 def build_client(settings: Settings) -> Client:
@@ -62,7 +64,7 @@ def classify(error: Exception) -> StoreError:
         if kind is None:
             # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the status in
             # `code`), or a database that could not serve the request now.
-            server_side = code == "PGRST503" or (code.isdigit() and code.startswith("5"))
+            server_side = code in _TRANSIENT_POSTGREST or (code.isdigit() and code.startswith("5"))
             transient = server_side or code.startswith(_TRANSIENT_SQLSTATES)
             kind = StoreErrorKind.TRANSIENT if transient else StoreErrorKind.PERMANENT
         return StoreError(kind, code, message)
@@ -155,6 +157,9 @@ class SupabaseMentorStore:
             },
         )
         return Transition.model_validate(result)
+
+    def repair_audit(self) -> int:
+        return int(self._rpc("repair_certification_expiry_audit", {}))
 
     def compliance_status(self, window_hours: int) -> ComplianceStatus:
         return ComplianceStatus.model_validate(

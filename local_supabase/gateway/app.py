@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncClientCursor, sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
@@ -49,6 +49,7 @@ class GatewaySettings(BaseSettings):
     max_rows: int = Field(1000, gt=0)
     pool_min_size: int = Field(4, gt=0)
     pool_max_size: int = Field(20, gt=0)
+    pool_timeout_seconds: float = Field(3.0, gt=0)
     faults: FaultSettings = FaultSettings()
 
 
@@ -161,6 +162,9 @@ class Gateway:
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             kwargs={"autocommit": True},  # each request is its own implicit transaction
+            # Fail fast while the database is down, as PostgREST does, instead of
+            # holding the request until a connection comes back.
+            timeout=settings.pool_timeout_seconds,
             open=False,
         )
         self.schema = SchemaCache()
@@ -204,6 +208,8 @@ class Gateway:
                 return await cursor.fetchone() if cursor.description else None
         except psycopg.Error as error:
             raise GatewayError.from_database(error, caller.authenticated) from error
+        except PoolTimeout as error:
+            raise GatewayError.database_unreachable(str(error)) from error
 
     async def relation(self, name: str) -> Relation:
         if name not in self.schema.relations:

@@ -69,8 +69,15 @@ class GatewayError(Exception):
         return {"code": self.code, "details": self.details, "hint": self.hint, "message": self.message}
 
     @classmethod
+    def database_unreachable(cls, detail: str) -> GatewayError:
+        """PostgREST's answer when it cannot reach the database (errors.html, "Connection errors")."""
+        return cls(503, "PGRST001", "Database client error. Retrying the connection.", detail)
+
+    @classmethod
     def from_database(cls, error: psycopg.Error, authenticated: bool) -> GatewayError:
-        sqlstate = error.sqlstate or "XX000"
+        if error.sqlstate is None:  # no SQLSTATE: the server was not reached at all
+            return cls.database_unreachable(str(error))
+        sqlstate = error.sqlstate
         return cls(
             http_status_for(sqlstate, authenticated),
             sqlstate,

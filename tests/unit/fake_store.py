@@ -108,6 +108,25 @@ class FakeStore:
         self.history.append({"mentor_id": mentor.id, "request_id": request_id, "transition": transition})
         return Transition(**transition)
 
+    def repair_audit(self) -> int:
+        audited = {row.history_id for row in self.audit.values()}
+        repaired = 0
+        for row in self.history:
+            transition = row["transition"]
+            if transition["history_id"] in audited:
+                continue
+            run_id = uuid.UUID(row["request_id"].split(":")[1])
+            self.audit[(run_id, row["mentor_id"])] = AuditRow(
+                job_run_id=run_id,
+                mentor_id=row["mentor_id"],
+                certification_expiry_date=self.mentors[row["mentor_id"]].expiry,
+                old_status=transition["old_status"],
+                new_status=transition["new_status"],
+                history_id=transition["history_id"],
+            )
+            repaired += 1
+        return repaired
+
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         if self.audit_failures:
             raise self.audit_failures.pop(0)
