@@ -44,15 +44,26 @@ begin
       using errcode = 'PT409', hint = 'wait for that run to finish, or for its lease to expire';
   end if;
 
-  insert into public.certification_expiry_runs
-    (id, trigger, dry_run, actor_id, organization_ids, lease_expires_at)
-  values
-    (p_run_id, p_trigger, p_dry_run, p_actor_id, p_organization_ids, now() + make_interval(secs => p_lease_seconds))
-  returning * into v_run;
+  begin
+    insert into public.certification_expiry_runs
+      (id, trigger, dry_run, actor_id, organization_ids, lease_expires_at)
+    values
+      (p_run_id, p_trigger, p_dry_run, p_actor_id, p_organization_ids, now() + make_interval(secs => p_lease_seconds))
+    returning * into v_run;
+  exception when unique_violation then
+    -- The index below caught a second running run that the lock did not.
+    raise exception 'another certification expiry run holds the lease' using errcode = 'PT409';
+  end;
 
   return jsonb_build_object('job_run_id', v_run.id, 'started_at', v_run.started_at, 'lease_expires_at', v_run.lease_expires_at);
 end
 $$;
+
+-- The lease's second guard, independent of the function's lock: the database
+-- itself refuses a second run in status running.
+create unique index certification_expiry_runs_one_running_idx
+  on public.certification_expiry_runs ((true))
+  where status = 'running';
 
 create function public.finish_certification_expiry_run(
   p_run_id uuid,
