@@ -240,7 +240,8 @@ def test_unknown_table_is_pgrst205(service):
 # --- writes ----------------------------------------------------------------------------------
 
 
-def run_row(run_id: uuid.UUID, status: str = "running") -> dict[str, object]:
+def run_row(run_id: uuid.UUID, status: str = "failed") -> dict[str, object]:
+    """A finished run: at most one row may be `running` (the lease's unique index)."""
     return {
         "id": str(run_id),
         "trigger": "manual",
@@ -253,10 +254,10 @@ def run_row(run_id: uuid.UUID, status: str = "running") -> dict[str, object]:
 def test_upsert_merges_or_ignores_duplicates(service):
     runs = service.table("certification_expiry_runs")
     run_id = uuid.uuid4()
-    runs.insert(run_row(run_id), returning="minimal").execute()
+    runs.insert(run_row(run_id, "partial"), returning="minimal").execute()
 
     runs.upsert(run_row(run_id, "failed"), on_conflict="id", ignore_duplicates=True, returning="minimal").execute()
-    assert runs.select("status").eq("id", str(run_id)).execute().data == [{"status": "running"}]
+    assert runs.select("status").eq("id", str(run_id)).execute().data == [{"status": "partial"}]
 
     merged = runs.upsert(run_row(run_id, "succeeded"), on_conflict="id").execute().data
     assert merged[0]["status"] == "succeeded"
