@@ -5,6 +5,7 @@ Unit tests never ask for them, so they start no server.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.postgres import Cluster
+from tests.secrets_guard import SEEN, RecordingHandler, leaks
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,16 @@ def no_faults(stack: Stack) -> Iterator[Stack]:
     """The stack with fault injection off again after the test, whatever it set."""
     yield stack
     stack.gateway.faults.configure(FaultSettings())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_is_ever_logged_or_answered() -> Iterator[None]:
+    """Checks every log record of the function and every response of its test
+    clients, over the whole session (see tests/secrets_guard.py)."""
+    handler = RecordingHandler()
+    logger = logging.getLogger("certification_expiry")
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+    found = leaks(SEEN)
+    assert not found, f"secrets or tokens in {len(found)} log lines or responses, e.g. {found[:3]}"

@@ -13,6 +13,7 @@ from certification_expiry import runtime as runtime_module
 from certification_expiry.auth import Authenticator
 from local_supabase.ephemeral import Stack
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+from tests.secrets_guard import record_response
 
 
 def function_test_client(
@@ -38,4 +39,11 @@ def function_test_client(
     if google_request is not None:
         built = dataclasses.replace(built, authenticator=Authenticator(built.settings, google_request))
     monkeypatch.setattr(runtime_module, "_runtime", built)
-    return functions_framework.create_app(target=target, source="main.py").test_client()
+    app = functions_framework.create_app(target=target, source="main.py")
+
+    @app.after_request
+    def remember(response):
+        record_response(response.get_data(as_text=True))
+        return response
+
+    return app.test_client()

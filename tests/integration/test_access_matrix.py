@@ -1,0 +1,180 @@
+"""Who may read and write what, through the gateway, as the table below says.
+
+Expected: a set of row labels for reads that row level security filters, or the
+HTTP status for requests the grants refuse (401 anonymous, 403 with a JWT).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+
+from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+from local_supabase.keys import user_access_token
+
+ACTORS = ("anon", "mentor", "other_mentor", "coordinator", "other_coordinator", "service")
+
+
+@dataclass
+class World:
+    url: str
+    tokens: dict[str, str]
+    users: dict[str, uuid.UUID]
+    mentors: dict[str, str]  # label -> mentor id
+    organizations: dict[str, uuid.UUID]
+    dsn: str
+
+    def request(self, actor: str, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = {"apikey": self.tokens["anon"], "Authorization": f"Bearer {self.tokens[actor]}"}
+        return httpx.request(method, f"{self.url}/rest/v1/{path}", headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def world(stack) -> World:
+    home, away = uuid.uuid4(), uuid.uuid4()
+    users = {name: uuid.uuid4() for name in ("mentor", "other_mentor", "coordinator", "other_coordinator")}
+    with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
+        for user in users.values():
+            conn.execute("insert into auth.users (id) values (%s)", (user,))
+        conn.execute("insert into public.organization_coordinators values (%s, %s)", (home, users["coordinator"]))
+        conn.execute("insert into public.organization_coordinators values (%s, %s)", (away, users["other_coordinator"]))
+
+        def mentor(organization: uuid.UUID, user: uuid.UUID | None) -> str:
+            return conn.execute(
+                "insert into public.peer_mentors"
+                " (organization_id, user_id, full_name, status, certification_expiry_date)"
+                " values (%s, %s, 'Matrix', 'active', current_date - 10) returning id::text",
+                (organization, user),
+            ).fetchone()[0]
+
+        mentors = {
+            "own": mentor(home, users["mentor"]),
+            "colleague": mentor(home, users["other_mentor"]),
+            "away": mentor(away, None),
+        }
+        for label in mentors.values():  # a history for each, and back to active
+            conn.execute("select public.update_mentor_status(%s, 'paused')", (label,))
+            conn.execute("select public.update_mentor_status(%s, 'active')", (label,))
+    tokens = {name: user_access_token(DEFAULT_JWT_SECRET, user) for name, user in users.items()}
+    tokens |= {"anon": stack.anon_key, "service": stack.service_role_key}
+    return World(stack.url, tokens, users, mentors, {"home": home, "away": away}, stack.database.dsn)
+
+
+def visible(world: World, actor: str, relation: str) -> set[str] | int:
+    """Which of the matrix's mentors the actor sees in a mentor-keyed relation."""
+    key = "mentor_id" if relation == "mentor_status_history" else "id"
+    ids = ",".join(world.mentors.values())
+    response = world.request(actor, "GET", f"{relation}?select={key}&{key}=in.({ids})")
+    if response.status_code != 200:
+        return response.status_code
+    seen = {row[key] for row in response.json()}
+    return {label for label, mentor in world.mentors.items() if mentor in seen}
+
+
+ALL = {"own", "colleague", "away"}
+HOME = {"own", "colleague"}
+READS = {
+    # relation:               anon   mentor   other_mentor    coordinator  other_coordinator  service
+    "peer_mentors": (set(), {"own"}, {"colleague"}, HOME, {"away"}, ALL),
+    "mentor_status_history": (set(), {"own"}, {"colleague"}, HOME, {"away"}, ALL),
+    "expired_active_mentors": (set(), {"own"}, {"colleague"}, HOME, {"away"}, ALL),
+}
+
+
+@pytest.mark.parametrize("relation", READS)
+@pytest.mark.parametrize("actor", ACTORS)
+def test_mentor_reads(world, relation, actor):
+    assert visible(world, actor, relation) == READS[relation][ACTORS.index(actor)]
+
+
+def test_coordinator_memberships_are_read_only_by_their_user_and_the_service(world):
+    expected = {"anon": 0, "mentor": 0, "other_mentor": 0, "coordinator": 1, "other_coordinator": 1, "service": 2}
+    for actor, count in expected.items():
+        rows = world.request(
+            actor,
+            "GET",
+            f"organization_coordinators?organization_id=in.({world.organizations['home']},{world.organizations['away']})",
+        ).json()
+        assert len(rows) == count, actor
+        if actor.endswith("coordinator"):
+            assert rows[0]["user_id"] == str(world.users[actor])
+
+
+@pytest.mark.parametrize("relation", ["certification_expiry_runs", "certification_expiry_audit"])
+@pytest.mark.parametrize(
+    ("actor", "status"),
+    [
+        ("anon", 401),
+        ("mentor", 403),
+        ("other_mentor", 403),
+        ("coordinator", 403),
+        ("other_coordinator", 403),
+        ("service", 200),
+    ],
+)
+def test_the_job_tables_are_the_service_roles_alone(world, relation, actor, status):
+    assert world.request(actor, "GET", f"{relation}?select=*&limit=1").status_code == status
+
+
+WRITES = [
+    # what, method, path, body
+    ("rename a mentor", "PATCH", "peer_mentors?id=eq.{own}", {"full_name": "Matrix"}),
+    ("pause a mentor directly", "PATCH", "peer_mentors?id=eq.{own}", {"status": "paused"}),
+    ("forge history", "POST", "mentor_status_history", {"mentor_id": "{own}", "old_status": "a", "new_status": "b"}),
+    ("make oneself coordinator", "POST", "organization_coordinators", {"organization_id": "{home}", "user_id": "{me}"}),
+    ("delete a mentor", "DELETE", "peer_mentors?id=eq.{own}", None),
+    (
+        "fake a run",
+        "POST",
+        "certification_expiry_runs",
+        {"id": "{new}", "trigger": "manual", "lease_expires_at": "2000-01-01"},
+    ),
+    ("write through the view", "PATCH", "expired_active_mentors?id=eq.{own}", {"full_name": "x"}),
+]
+
+
+@pytest.mark.parametrize(("what", "method", "path", "body"), WRITES, ids=[w[0] for w in WRITES])
+@pytest.mark.parametrize("actor", [a for a in ACTORS if a != "service"])
+def test_nobody_but_the_service_role_writes(world, actor, what, method, path, body):
+    values = {
+        **world.mentors,
+        "home": str(world.organizations["home"]),
+        "me": str(world.users.get(actor, uuid.uuid4())),
+        "new": str(uuid.uuid4()),
+    }
+    payload = {key: value.format(**values) for key, value in body.items()} if body else None
+    response = world.request(actor, method, path.format(**values), json=payload)
+    assert response.status_code == (401 if actor == "anon" else 403), response.text
+    with psycopg.connect(world.dsn) as conn:
+        status, name = conn.execute(
+            "select status, full_name from public.peer_mentors where id = %s", (world.mentors["own"],)
+        ).fetchone()
+    assert (status, name) == ("active", "Matrix")
+
+
+RPC = {"anon": 401, "mentor": 200, "other_mentor": 403, "coordinator": 200, "other_coordinator": 403, "service": 200}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_who_may_pause_a_mentor_through_the_rpc(world, actor):
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        (target,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, user_id, full_name) values (%s, %s, 'Target')"
+            " returning id::text",
+            (world.organizations["home"], world.users["mentor"]),
+        ).fetchone()
+    actor_id = str(world.users[actor]) if actor in world.users else None
+    response = world.request(
+        actor,
+        "POST",
+        "rpc/update_mentor_status",
+        json={"p_mentor_id": target, "p_new_status": "paused", "p_actor_id": actor_id},
+    )
+    assert response.status_code == RPC[actor], response.text
+    with psycopg.connect(world.dsn) as conn:
+        (status,) = conn.execute("select status from public.peer_mentors where id = %s", (target,)).fetchone()
+    assert status == ("paused" if RPC[actor] == 200 else "active")
