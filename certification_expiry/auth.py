@@ -41,6 +41,10 @@ class Invoker:
         """The operator's key, the service role or the scheduler: may do anything."""
         return self.kind != "user"
 
+    def describe(self) -> str:
+        """Who, for the logs: the kind of credential and, where there is one, the identity."""
+        return ":".join(str(part) for part in (self.kind, self.email or self.user_id) if part)
+
 
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")

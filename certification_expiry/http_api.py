@@ -90,12 +90,17 @@ def _guarded(
 def run_scope(runtime: Runtime, invoker: Invoker, scheduled: bool) -> RunScope:
     """The system runs everything; a coordinator runs its own organisations, as actor."""
     if invoker.is_system:
-        return RunScope(trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL)
+        return RunScope(trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL, invoked_by=invoker.describe())
     assert invoker.user_id is not None
     organizations = runtime.store.coordinated_organizations(invoker.user_id)
     if not organizations:
         raise ForbiddenError("this user coordinates no organisation, so may not start a run")
-    return RunScope(trigger=Trigger.MANUAL, actor_id=invoker.user_id, organization_ids=tuple(organizations))
+    return RunScope(
+        trigger=Trigger.MANUAL,
+        actor_id=invoker.user_id,
+        organization_ids=tuple(organizations),
+        invoked_by=invoker.describe(),
+    )
 
 
 def handle_job(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:

@@ -40,6 +40,7 @@ class RunScope:
     trigger: Trigger
     actor_id: uuid.UUID | None = None  # None: the system
     organization_ids: tuple[uuid.UUID, ...] | None = None  # None: every organisation
+    invoked_by: str = "system"  # the credential that started it, for the logs
 
 
 def request_id_for(job_run_id: uuid.UUID, mentor_id: uuid.UUID) -> str:
@@ -142,6 +143,7 @@ class CertificationExpiryJob:
             "certification expiry run started",
             job_run_id=run_id,
             trigger=scope.trigger,
+            invoked_by=scope.invoked_by,
             dry_run=request.dry_run,
             max_mentors=request.max_mentors,
             actor_id=scope.actor_id,

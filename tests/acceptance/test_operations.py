@@ -127,7 +127,7 @@ def test_the_compliance_check_authenticates_like_the_job(db, compliance, own_sta
 # --- coordinators' manual runs -----------------------------------------------------------------
 
 
-def test_a_coordinator_runs_only_its_organisations_as_the_actor(db, client):
+def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, client):
     oslo = add_mentors(db, OSLO, 12)
     bergen = add_mentors(db, BERGEN, 7)
     coordinator = add_coordinator(db, OSLO)
@@ -151,6 +151,8 @@ def test_a_coordinator_runs_only_its_organisations_as_the_actor(db, client):
         (summary["job_run_id"],),
     ).fetchone()
     assert run == ("manual", coordinator, [OSLO])
+    [started] = events(caplog, "job.started")
+    assert started.json_fields["invoked_by"] == f"user:{coordinator}"
 
 
 def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client):
