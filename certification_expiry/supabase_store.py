@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 import httpx
 from postgrest import ReturnMethod
 from postgrest.exceptions import APIError
+from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthRetryableError
-
-from supabase import Client, create_client
 
 from .config import Settings
 from .mentor_store import StoreError, StoreErrorKind

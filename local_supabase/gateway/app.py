@@ -29,7 +29,7 @@ from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_
 
 from .errors import GatewayError
 from .faults import Faults, FaultSettings
-from .jwt_auth import Caller, authenticate, bearer_token
+from .jwt_auth import Caller, authenticate, authorization_bearer, bearer_token
 from .query import order_clause, parse_conditions, requested_range, select_list, where_clause
 from .schema_cache import Function, Relation, SchemaCache
 
@@ -416,9 +416,9 @@ class Gateway:
         def refused(status: int, error_code: str, message: str) -> Response:
             return JSONResponse({"code": status, "error_code": error_code, "msg": message}, status_code=status)
 
-        authorization = request.headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        # GoTrue reads the user's token from Authorization only, never from apikey.
+        token = authorization_bearer(request.headers)
+        if token is None:
             return refused(401, "no_authorization", "This endpoint requires a Bearer token")
         try:
             caller = authenticate(token, self.settings.jwt_secret)
@@ -483,15 +483,16 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
 
         return endpoint
 
+    relation_handlers = {
+        "GET": handle(gateway.read),
+        "HEAD": handle(gateway.read),
+        "POST": handle(gateway.insert),
+        "PATCH": handle(gateway.update),
+        "DELETE": handle(gateway.delete),
+    }
+
     async def relation_endpoint(request: Request) -> Response:
-        by_method = {
-            "GET": gateway.read,
-            "HEAD": gateway.read,
-            "POST": gateway.insert,
-            "PATCH": gateway.update,
-            "DELETE": gateway.delete,
-        }
-        return await handle(by_method[request.method])(request)
+        return await relation_handlers[request.method](request)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -26,17 +26,19 @@ class Caller:
         return self.role != "anon"
 
 
+def authorization_bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of `Authorization: Bearer`, if there is one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     """The token of `Authorization: Bearer`, else the `apikey` header.
 
     Supabase's API gateway accepts the key in `apikey` alone and forwards it to
     PostgREST as the bearer token when no Authorization header is given.
     """
-    authorization = headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return headers.get("apikey") or None
+    return authorization_bearer(headers) or headers.get("apikey") or None
 
 
 @lru_cache(maxsize=1024)

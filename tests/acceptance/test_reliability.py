@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 from postgrest.exceptions import APIError
+from supabase import create_client
 
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import user_access_token
 from local_supabase.postgres import PROJECT_ROOT, free_port
-from supabase import create_client
 from tests.function_client import function_test_client
 
 from .test_job_end_to_end import paused_by_the_job, run, seed

@@ -15,11 +15,11 @@ import httpx
 import psycopg
 import pytest
 from postgrest.exceptions import APIError
+from supabase import Client, acreate_client, create_client
 
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import sign, user_access_token
-from supabase import Client, acreate_client, create_client
 
 RPC = "update_mentor_status"
 
