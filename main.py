@@ -3,8 +3,13 @@
 import flask
 import functions_framework
 
+from certification_expiry.config import Settings
 from certification_expiry.http_api import handle_compliance_check, handle_job
 from certification_expiry.runtime import get_runtime
+
+# Read once at import, so that a misconfigured deployment fails to start, with
+# pydantic's message (secrets masked) in its log, rather than failing requests.
+Settings()
 
 
 @functions_framework.http

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from bench import gateway_throughput, job_scenarios
+from bench import auth_cost, gateway_throughput, job_scenarios
 from bench.results import results_path
 
 
@@ -21,6 +21,7 @@ def main() -> int:
 
     results_path().unlink(missing_ok=True)
     gateway_throughput.main(calls_per_round=300 if quick else 3000, rounds=1 if quick else 3)
+    auth_cost.main(calls=100 if quick else 2000)
     job_scenarios.run_all(job_scenarios.QUICK if quick else job_scenarios.FULL)
 
     results = json.loads(results_path().read_text())

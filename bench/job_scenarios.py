@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import resource
 import statistics
 import subprocess
@@ -199,7 +200,13 @@ def cold_start(sizes: Sizes) -> None:
 
     def measure(what: str) -> dict:
         output = subprocess.run(
-            [sys.executable, "-c", _COLD_START, what], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            [sys.executable, "-c", _COLD_START, what],
+            cwd=PROJECT_ROOT,
+            # main.py reads its settings at import; no request is ever made with them.
+            env={**os.environ, "SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_SERVICE_ROLE_KEY": "cold-start"},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         return json.loads(output)
 

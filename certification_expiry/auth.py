@@ -6,12 +6,16 @@ OIDC identity token for OIDC_AUDIENCE whose verified email is in
 ALLOWED_INVOKERS (Cloud Scheduler's service account), or a signed-in user's
 Supabase access token (checked with the JWT secret when the project has one,
 otherwise by Supabase Auth), which the entry points then authorise or refuse.
-Missing or invalid credentials are 401; valid ones of someone not allowed are 403.
+Missing or invalid credentials are 401; valid ones of someone not allowed are 403;
+keys that cannot be fetched to verify a token are 503. Messages to the caller
+are generic; what a library said goes to the log only (`detail`).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from .errors import AuthenticationError, ForbiddenError
+from .errors import AuthenticationError, ForbiddenError, VerificationUnavailableError
 
 if TYPE_CHECKING:
     from .config import Settings
 
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+# Google's signing certificates, in the PEM form google-auth reads.
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+# Fetching keys happens while a request waits: never longer than this.
+KEY_FETCH_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -53,21 +61,92 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class GoogleIdentityTokens:
+    """Verifies Google-signed identity tokens, with Google's certificates cached.
+
+    google-auth fetches the certificates on every verification unless its
+    transport caches them; its documentation's answer is a requests session
+    wrapped by CacheControl, which keeps them for as long as Google's
+    Cache-Control header says (hours). The fetch itself gets a short timeout, so
+    a certificate endpoint that does not answer holds a worker for seconds, not
+    minutes.
+    """
+
+    def __init__(
+        self,
+        audience: str,
+        allowed_invokers: list[str],
+        certs_url: str = GOOGLE_CERTS_URL,
+        timeout_seconds: float = KEY_FETCH_TIMEOUT_SECONDS,
+    ) -> None:
+        self.audience = audience
+        self.allowed_invokers = allowed_invokers
+        self.certs_url = certs_url
+        self.timeout_seconds = timeout_seconds
+        self._request: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def _transport(self) -> Callable[..., Any]:
+        # Built on first use: google-auth, requests and cachecontrol are slow to import.
+        if self._request is None:
+            with self._lock:
+                if self._request is None:
+                    import cachecontrol
+                    import google.auth.transport.requests
+                    import requests
+
+                    session = cachecontrol.CacheControl(requests.Session())
+                    request = google.auth.transport.requests.Request(session=session)
+                    self._request = functools.partial(request, timeout=self.timeout_seconds)
+        return self._request
+
+    @staticmethod
+    def claims_to_be_one(header: dict[str, Any], unverified: dict[str, Any]) -> bool:
+        """Google's identity tokens are RS256 with a key id and Google as issuer."""
+        return (
+            header.get("alg") == "RS256"
+            and isinstance(header.get("kid"), str)
+            and unverified.get("iss") in GOOGLE_ISSUERS
+        )
+
+    def verify(self, token: str, unverified: dict[str, Any]) -> Invoker:
+        # Before any fetch: a token for another audience is refused on its face.
+        if unverified.get("aud") != self.audience:
+            raise AuthenticationError("the Google identity token is not for this function")
+        import google.auth.exceptions
+        from google.oauth2 import id_token
+
+        try:
+            claims = id_token.verify_token(token, self._transport(), audience=self.audience, certs_url=self.certs_url)
+        except google.auth.exceptions.TransportError as error:
+            raise VerificationUnavailableError(
+                "the token cannot be verified right now; try again later", detail=f"Google's certificates: {error}"
+            ) from error
+        except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
+            raise AuthenticationError("the Google identity token is not valid", detail=str(error)) from error
+        email = claims.get("email")
+        # The boolean true: a string "false" is truthy.
+        if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("email_verified") is not True:
+            raise ForbiddenError("this identity is not an allowed invoker", detail=f"unverified email {email!r}")
+        if email not in self.allowed_invokers:
+            raise ForbiddenError("this identity is not an allowed invoker", detail=f"email {email!r}")
+        return Invoker("oidc", email=email)
+
+
 class Authenticator:
     def __init__(
         self,
         settings: Settings,
-        google_request: Any | None = None,
+        google: GoogleIdentityTokens | None = None,
         verify_with_supabase_auth: Callable[[str], uuid.UUID] | None = None,
     ) -> None:
         self.settings = settings
         # Asks Supabase Auth whose access token this is (for projects whose user
         # tokens are not signed with the JWT secret); raises AuthenticationError.
         self.verify_with_supabase_auth = verify_with_supabase_auth
-        # The transport google-auth fetches Google's public certificates with
-        # (made on first use: google-auth and requests are slow to import); tests
-        # hand in one that serves their own certificate.
-        self.google_request = google_request
+        if google is None and settings.oidc_audience:
+            google = GoogleIdentityTokens(settings.oidc_audience, settings.allowed_invokers)
+        self.google = google
 
     def authenticate(self, authorization: str | None) -> Invoker:
         token = bearer_token(authorization)
@@ -75,18 +154,20 @@ class Authenticator:
         if hmac.compare_digest(token.encode(), service_key.encode()):
             return Invoker("service_role_key")
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
             # Only to route the token to its verifier; nothing is trusted before that.
+            header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.InvalidTokenError as error:
+        except jwt.PyJWTError as error:
             raise AuthenticationError("the bearer token is neither the service key nor a JWT") from error
-        if unverified.get("iss") in GOOGLE_ISSUERS:
-            return self._google_identity_token(token)
-        if algorithm == "HS256" and self.settings.supabase_jwt_secret is not None:
+        if GoogleIdentityTokens.claims_to_be_one(header, unverified):
+            if self.google is None:
+                raise AuthenticationError("Google identity tokens are not accepted here")
+            return self.google.verify(token, unverified)
+        if header.get("alg") == "HS256" and self.settings.supabase_jwt_secret is not None:
             return self._supabase_jwt(token)
         if unverified.get("role") == "authenticated" and self.verify_with_supabase_auth is not None:
             return Invoker("user", user_id=self.verify_with_supabase_auth(token))
-        raise AuthenticationError("this token cannot be verified here (is SUPABASE_JWT_SECRET set?)")
+        raise AuthenticationError("this token cannot be verified here")
 
     def _supabase_jwt(self, token: str) -> Invoker:
         assert self.settings.supabase_jwt_secret is not None
@@ -95,35 +176,18 @@ class Authenticator:
                 token,
                 self.settings.supabase_jwt_secret.get_secret_value(),
                 algorithms=["HS256"],
-                options={"verify_aud": False},
+                # A token without an expiry would be valid for ever.
+                options={"verify_aud": False, "require": ["exp"]},
             )
         except jwt.ExpiredSignatureError as error:
             raise AuthenticationError("the JWT has expired") from error
-        except jwt.InvalidTokenError as error:
-            raise AuthenticationError("the JWT is not valid for this project") from error
+        except jwt.PyJWTError as error:
+            raise AuthenticationError("the JWT is not valid for this project", detail=str(error)) from error
         if claims.get("role") == "service_role":
             return Invoker("service_role_jwt")
         if claims.get("role") == "authenticated" and claims.get("sub"):
             try:
-                return Invoker("user", user_id=uuid.UUID(claims["sub"]), email=claims.get("email"))
+                return Invoker("user", user_id=uuid.UUID(str(claims["sub"])), email=claims.get("email"))
             except ValueError as error:
                 raise AuthenticationError("the token's subject is not a user id") from error
-        raise ForbiddenError(f"a {claims.get('role') or 'role-less'} token may not do this")
-
-    def _google_identity_token(self, token: str) -> Invoker:
-        if not self.settings.oidc_audience:
-            raise AuthenticationError("Google identity tokens are not accepted: OIDC_AUDIENCE is not configured")
-        import google.auth.exceptions
-        import google.auth.transport.requests
-        from google.oauth2 import id_token
-
-        if self.google_request is None:
-            self.google_request = google.auth.transport.requests.Request()
-        try:
-            claims = id_token.verify_oauth2_token(token, self.google_request, audience=self.settings.oidc_audience)
-        except (ValueError, google.auth.exceptions.GoogleAuthError) as error:
-            raise AuthenticationError(f"the Google identity token is not valid: {error}") from error
-        email = claims.get("email")
-        if not claims.get("email_verified") or email not in self.settings.allowed_invokers:
-            raise ForbiddenError(f"{email or 'this identity'} is not an allowed invoker")
-        return Invoker("oidc", email=email)
+        raise ForbiddenError("this token's role may not do this", detail=f"role {claims.get('role')!r}")

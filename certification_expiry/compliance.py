@@ -28,7 +28,9 @@ def check_compliance(store: MentorStore, window_hours: int, logger: logging.Logg
             code=error.code,
             reason=error.message,
         )
-        raise DatabaseUnavailableError(f"could not read the compliance status: {error}") from error
+        raise DatabaseUnavailableError(
+            "could not read the compliance status: the database did not answer", detail=str(error)
+        ) from error
 
     reasons = []
     if status.expired_active_count:

@@ -7,9 +7,12 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+MIN_JWT_SECRET_LENGTH = 32
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    # hide_input_in_errors: a rejected value may be a secret, and the error goes to the log.
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     supabase_url: str
     supabase_service_role_key: SecretStr
@@ -35,6 +38,20 @@ class Settings(BaseSettings):
     job_max_body_bytes: int = Field(64 * 1024, gt=0)
     # The compliance check reports a breach when no full run succeeded this long.
     compliance_window_hours: int = Field(26, ge=1, le=24 * 14)
+
+    @field_validator("supabase_jwt_secret")
+    @classmethod
+    def _jwt_secret_is_a_real_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        """Set but empty or short is a mistake (a secret manager handing back an empty
+        value, a truncated paste): refuse to start rather than fail every JWT. Supabase's
+        secrets are at least 32 characters, as HS256 keys should be (RFC 7518, 3.2)."""
+        if secret is not None and len(secret.get_secret_value()) < MIN_JWT_SECRET_LENGTH:
+            length = len(secret.get_secret_value())
+            raise ValueError(
+                f"SUPABASE_JWT_SECRET is set but {length} characters long; it must be the project's JWT secret,"
+                f" at least {MIN_JWT_SECRET_LENGTH} characters, or be unset"
+            )
+        return secret
 
     @field_validator("allowed_invokers", mode="before")
     @classmethod

@@ -9,9 +9,12 @@ class CertificationExpiryError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # What went wrong inside (a library's error text, a configured value): for
+        # the log line only, never for the caller.
+        self.detail = detail
 
 
 class BadRequestError(CertificationExpiryError):
@@ -55,3 +58,10 @@ class DatabaseUnavailableError(CertificationExpiryError):
 
     status = 503
     code = "database_unavailable"
+
+
+class VerificationUnavailableError(CertificationExpiryError):
+    """The keys that would verify the caller's token could not be fetched right now."""
+
+    status = 503
+    code = "verification_unavailable"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import flask
 from pydantic import ValidationError
@@ -38,6 +39,14 @@ def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, 
     return json_response({"error": {"code": error.code, "message": error.message}}, error.status, headers)
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Last-wins would let {"dry_run": true, "dry_run": false} read as a real run.
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears more than once")
+    return dict(pairs)
+
+
 def parse_job_request(request: flask.Request, max_bytes: int) -> JobRequest:
     """The optional JSON object body, read no further than max_bytes."""
     if request.content_length is not None and request.content_length > max_bytes:
@@ -48,7 +57,9 @@ def parse_job_request(request: flask.Request, max_bytes: int) -> JobRequest:
     if not raw.strip():
         return JobRequest()
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+    except RecursionError as error:
+        raise BadRequestError("the body is not valid JSON: it is nested too deeply") from error
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequestError(f"the body is not valid JSON: {error}") from error
     if not isinstance(data, dict):
@@ -71,6 +82,13 @@ def _guarded(
     try:
         if request.method not in allowed_methods:
             raise MethodNotAllowedError(f"{request.method} is not allowed here: use {' or '.join(allowed_methods)}")
+        # Nothing here reads the query string, and a key put there ends up in proxy
+        # and access logs: refused whatever else the request carries, never echoed.
+        if request.query_string:
+            raise BadRequestError(
+                "query parameters are not accepted: send the key only as Authorization: Bearer,"
+                " and options in the JSON body"
+            )
         runtime = get_runtime()
         invoker = runtime.authenticator.authenticate(request.headers.get("Authorization"))
         return respond(runtime, invoker)
@@ -83,6 +101,7 @@ def _guarded(
             code=error.code,
             status=error.status,
             reason=error.message,
+            detail=error.detail,
         )
         return error_response(error, allowed_methods)
 

@@ -43,9 +43,28 @@ class RunScope:
     invoked_by: str = "system"  # the credential that started it, for the logs
 
 
+REQUEST_ID_PREFIX = "certification_expiry:"
+
+
 def request_id_for(job_run_id: uuid.UUID, mentor_id: uuid.UUID) -> str:
-    """The RPC's idempotency key: the same for every attempt of this run on this mentor."""
-    return f"certification_expiry:{job_run_id}:{mentor_id}"
+    """The RPC's idempotency key: the same for every attempt of this run on this mentor.
+
+    The database reserves the prefix to the service role and reads the run id back
+    (certification_expiry_request_run_id, in the job_request_ids migration);
+    tests/database/test_job_request_ids.py pins both sides to the same examples.
+    """
+    return f"{REQUEST_ID_PREFIX}{job_run_id}:{mentor_id}"
+
+
+def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
+    """The run id inside one of this mentor's job request ids, or None if it is not one."""
+    if not request_id.startswith(REQUEST_ID_PREFIX):
+        return None
+    try:
+        run_id = uuid.UUID(request_id.removeprefix(REQUEST_ID_PREFIX).partition(":")[0])
+    except ValueError:
+        return None
+    return run_id if request_id == request_id_for(run_id, mentor_id) else None
 
 
 @dataclass
@@ -134,7 +153,9 @@ class CertificationExpiryJob:
         except StoreError as error:
             if error.kind is StoreErrorKind.CONFLICT:
                 raise LeaseHeldError(error.message) from error
-            raise DatabaseUnavailableError(f"could not start the run: {error}") from error
+            raise DatabaseUnavailableError(
+                "could not start the run: the database did not answer", detail=str(error)
+            ) from error
 
         log_event(
             self.logger,
@@ -199,14 +220,26 @@ class CertificationExpiryJob:
                 reason=error.message,
             )
             return
-        if repaired:
+        if repaired.repaired:
             log_event(
                 self.logger,
                 logging.WARNING,
                 "audit.repaired",
                 "wrote audit rows missing from earlier runs",
                 job_run_id=run_id,
-                rows=repaired,
+                rows=repaired.repaired,
+            )
+        if repaired.skipped:
+            # Transitions under the job's request-id prefix that no run made: written
+            # before the prefix was reserved to the job, or by hand. Never audited.
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "audit.unattributed",
+                "history rows carry the job's request-id prefix but no run made them: not audited",
+                job_run_id=run_id,
+                rows=repaired.skipped,
+                history_ids=repaired.skipped_history_ids,
             )
 
     def _process(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from .models import AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
+from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
 
 
 class StoreErrorKind(StrEnum):
@@ -59,8 +59,8 @@ class MentorStore(Protocol):
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         """Upsert these audit rows in one request."""
 
-    def repair_audit(self) -> int:
-        """Write the audit rows missing for transitions the job made; how many were written."""
+    def repair_audit(self) -> AuditRepair:
+        """Write the audit rows missing for transitions the job made, skipping what no run made."""
 
     def compliance_status(self, window_hours: int) -> ComplianceStatus:
         """Expired mentors still active, and whether a full run succeeded within the window."""

@@ -61,6 +61,15 @@ class AuditRow(BaseModel):
     history_id: int
 
 
+class AuditRepair(BaseModel):
+    """What repair_certification_expiry_audit did: rows written, and history rows with
+    the job's request-id prefix that no run can be credited with (the first few ids)."""
+
+    repaired: int
+    skipped: int
+    skipped_history_ids: list[int]
+
+
 class MentorError(BaseModel):
     mentor_id: uuid.UUID
     code: str

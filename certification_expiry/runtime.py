@@ -51,7 +51,9 @@ def _ask_auth(store: MentorStore, access_token: str) -> uuid.UUID:
         return store.user_for_access_token(access_token)
     except StoreError as error:
         if error.kind is StoreErrorKind.TRANSIENT:
-            raise DatabaseUnavailableError(f"Supabase Auth did not answer: {error}") from error
+            raise DatabaseUnavailableError(
+                "Supabase Auth did not answer; try again later", detail=str(error)
+            ) from error
         raise AuthenticationError("Supabase Auth does not accept this access token") from error
 
 

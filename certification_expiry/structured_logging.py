@@ -11,12 +11,60 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import IO
 
+import flask
 from google.cloud.logging_v2.handlers import StructuredLogHandler
 
 from .log_events import LOGGER_NAME
+
+# The trace headers as Google's front end writes them; anything else a caller
+# sent is not a trace and is not copied into the logs.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_CLOUD_TRACE = re.compile(r"([0-9a-f]{32})(?:/(\d{1,20}))?(?:;o=([01]))?")
+
+
+class RequestWithoutSecrets(logging.Filter):
+    """What of the current request goes into every line, chosen before the handler's own filter.
+
+    Left alone, StructuredLogHandler copies the full URL (query string included)
+    and the User-Agent into `httpRequest` of every line, and takes any text from
+    the trace headers as the trace id: a key a caller put in any of them would be
+    logged, and a megabyte of it copied into every line of a run. Only the method
+    and the protocol are kept, and a trace only when it has the shape Google's
+    front end gives it. Cloud Run's own request log still has the URL.
+    """
+
+    def __init__(self, project_id: str | None) -> None:
+        super().__init__()
+        self.project_id = project_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not flask.has_request_context():
+            return True
+        request = flask.request
+        record.http_request = {"requestMethod": request.method, "protocol": request.environ.get("SERVER_PROTOCOL")}
+        trace_id, span_id, sampled = None, None, False
+        if match := _TRACEPARENT.fullmatch(request.headers.get("traceparent", "")):
+            trace_id, span_id, sampled = match[1], match[2], match[3] == "01"
+        elif match := _CLOUD_TRACE.fullmatch(request.headers.get("X-Cloud-Trace-Context", "")):
+            trace_id, span_id, sampled = match[1], match[2], match[3] == "1"
+        if trace_id and self.project_id:
+            trace_id = f"projects/{self.project_id}/traces/{trace_id}"
+        record.trace, record.span_id, record.trace_sampled = trace_id, span_id, sampled
+        return True
+
+
+def cloud_logging_handler(stream: IO[str]) -> StructuredLogHandler:
+    """The handler every line of ours goes through, writing Cloud Logging's JSON to stream."""
+    project_id = os.environ.get("GOOGLE_CLOUD_PROJECT")
+    handler = StructuredLogHandler(stream=stream, project_id=project_id)
+    # First, so that the handler's own CloudLoggingFilter takes these values
+    # instead of inferring its own from the request.
+    handler.filters.insert(0, RequestWithoutSecrets(project_id))
+    return handler
 
 
 def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
@@ -26,8 +74,7 @@ def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
     for handler in list(logger.handlers):
         if isinstance(handler, StructuredLogHandler):  # ours from an earlier call; others stay
             logger.removeHandler(handler)
-    handler = StructuredLogHandler(stream=stream or sys.stdout, project_id=os.environ.get("GOOGLE_CLOUD_PROJECT"))
-    logger.addHandler(handler)
+    logger.addHandler(cloud_logging_handler(stream or sys.stdout))
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger

@@ -15,7 +15,7 @@ from supabase_auth.errors import AuthApiError, AuthRetryableError
 
 from .config import Settings
 from .mentor_store import StoreError, StoreErrorKind
-from .models import AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
+from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
 
 T = TypeVar("T")
 
@@ -157,8 +157,8 @@ class SupabaseMentorStore:
         )
         return Transition.model_validate(result)
 
-    def repair_audit(self) -> int:
-        return int(self._rpc("repair_certification_expiry_audit", {}))
+    def repair_audit(self) -> AuditRepair:
+        return AuditRepair.model_validate(self._rpc("repair_certification_expiry_audit", {}))
 
     def compliance_status(self, window_hours: int) -> ComplianceStatus:
         return ComplianceStatus.model_validate(

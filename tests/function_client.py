@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
 from certification_expiry import runtime as runtime_module
-from certification_expiry.auth import Authenticator
+from certification_expiry.auth import Authenticator, GoogleIdentityTokens
 from local_supabase.ephemeral import Stack
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from tests.secrets_guard import record_response
@@ -19,7 +18,7 @@ from tests.secrets_guard import record_response
 def function_test_client(
     stack: Stack,
     monkeypatch: pytest.MonkeyPatch,
-    google_request: Any | None = None,
+    google_certs_url: str | None = None,
     target: str = "certification_expiry_job",
     **environment: str | None,
 ) -> FlaskClient:
@@ -36,8 +35,14 @@ def function_test_client(
         else:
             monkeypatch.setenv(name, value)
     built = runtime_module.Runtime.from_environment()
-    if google_request is not None:
-        built = dataclasses.replace(built, authenticator=Authenticator(built.settings, google_request))
+    if google_certs_url is not None:
+        settings = built.settings
+        assert settings.oidc_audience, "set OIDC_AUDIENCE and ALLOWED_INVOKERS with google_certs_url"
+        google = GoogleIdentityTokens(settings.oidc_audience, settings.allowed_invokers, certs_url=google_certs_url)
+        built = dataclasses.replace(
+            built,
+            authenticator=Authenticator(settings, google, built.authenticator.verify_with_supabase_auth),
+        )
     monkeypatch.setattr(runtime_module, "_runtime", built)
     app = functions_framework.create_app(target=target, source="main.py")
 

@@ -6,10 +6,11 @@ scheduler tokens are JWTs too) must never appear in a log line or a response.
 
 from __future__ import annotations
 
-import json
+import io
 import logging
 import re
 
+from certification_expiry.structured_logging import cloud_logging_handler
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 
 JWT_SHAPE = re.compile(r"eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]+")
@@ -17,10 +18,19 @@ SEEN: list[str] = []
 
 
 class RecordingHandler(logging.Handler):
-    """Keeps each record as the text Cloud Logging would receive: message and fields."""
+    """Keeps each record as the line Cloud Logging would receive: written by the
+    function's own handler, so with the request data it adds (URL, headers, trace)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream = io.StringIO()
+        self.cloud_logging = cloud_logging_handler(self.stream)
 
     def emit(self, record: logging.LogRecord) -> None:
-        SEEN.append(record.getMessage() + " " + json.dumps(getattr(record, "json_fields", {}), default=str))
+        self.cloud_logging.handle(record)
+        SEEN.append(self.stream.getvalue())
+        self.stream.seek(0)
+        self.stream.truncate()
 
 
 def record_response(text: str) -> None:

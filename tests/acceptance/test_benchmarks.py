@@ -21,6 +21,7 @@ SCENARIOS = {
     "memory": "peak_rss_mib_at_1000",
     "cold_start": "ratio",
     "database_scale": "ratio",
+    "auth_cost": "oidc_warm_cache_ms",
 }
 
 
@@ -47,3 +48,4 @@ def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
     assert figures["requests"]["requests"] <= figures["requests"]["bound"]
     assert figures["cold_start"]["connections_at_import"] == 0
     assert figures["database_scale"]["plan_uses_index"] is True
+    assert figures["auth_cost"]["certificate_fetches"] == 1

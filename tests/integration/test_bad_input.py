@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import string
 import uuid
+from urllib.parse import quote
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certification_expiry.job import request_id_for
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import sign
+from local_supabase.keys import sign, user_access_token
 from tests.function_client import function_test_client
 
 ENTRY_POINTS = ("certification_expiry_job", "certification_compliance_check")
@@ -25,7 +28,15 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
+NESTED = st.one_of(
+    st.integers(1, 70_000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.integers(1, 20_000).map(lambda depth: b'{"dry_run": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"),
+    st.integers(1, 70_000).map(lambda depth: b"[" * depth),
+)
+OVERSIZED = st.integers(60_000, 200_000).map(lambda size: b'{"dry_run": true, "x": "' + b"x" * size + b'"}')
 BODIES = st.one_of(
+    NESTED,
+    OVERSIZED,
     st.binary(max_size=300),
     st.text(max_size=300).map(str.encode),
     JSON_VALUES.map(lambda value: json.dumps(value).encode()),
@@ -58,14 +69,29 @@ def entry_point(request, stack, monkeypatch):
     return function_test_client(stack, monkeypatch, target=request.param)
 
 
+# "KEY" stands for the service key, which the strategies cannot know.
+QUERIES = st.one_of(
+    st.just(""),
+    st.sampled_from(["access_token", "apikey", "key", "token"]).map(lambda name: f"?{name}=KEY"),
+    HEADER_TEXT.map(lambda text: "?" + quote(text)),
+)
+
+
 @RELAXED
-@given(method=METHODS, authorization=BAD_TOKENS, body=BODIES, extra=st.dictionaries(HEADER_TEXT, HEADER_TEXT))
+@given(
+    method=METHODS,
+    authorization=BAD_TOKENS,
+    body=BODIES,
+    extra=st.dictionaries(HEADER_TEXT, HEADER_TEXT),
+    query=QUERIES,
+)
 def test_without_valid_credentials_nothing_is_written_and_errors_are_json(
-    entry_point, stack, method, authorization, body, extra
+    entry_point, stack, method, authorization, body, extra, query
 ):
     before = write_counts(stack.database.dsn)
     headers = {**{k: v for k, v in extra.items() if k.strip() and k.isascii()}, "Authorization": authorization}
-    response = entry_point.open("/", method=method, headers=headers, data=body)
+    path = "/" + query.replace("KEY", stack.service_role_key)
+    response = entry_point.open(path, method=method, headers=headers, data=body)
     assert response.status_code < 500
     assert response.status_code >= 400
     assert set(response.get_json()["error"]) == {"code", "message"}
@@ -73,13 +99,17 @@ def test_without_valid_credentials_nothing_is_written_and_errors_are_json(
 
 
 @RELAXED
-@given(body=BODIES)
-def test_with_the_service_key_any_body_is_a_run_or_a_clear_4xx(stack, monkeypatch, body):
+@given(body=BODIES, query=QUERIES)
+def test_with_the_service_key_any_body_is_a_run_or_a_clear_4xx(stack, monkeypatch, body, query):
     client = function_test_client(stack, monkeypatch)
     before = write_counts(stack.database.dsn)
-    response = client.post("/", headers={"Authorization": f"Bearer {stack.service_role_key}"}, data=body)
+    path = "/" + query.replace("KEY", stack.service_role_key)
+    response = client.post(path, headers={"Authorization": f"Bearer {stack.service_role_key}"}, data=body)
     assert response.status_code < 500, response.get_data(as_text=True)
+    assert stack.service_role_key not in response.get_data(as_text=True)
     answer = response.get_json()
+    if query.removeprefix("?"):
+        assert response.status_code == 400  # a query string is refused, whatever it holds
     if response.status_code >= 400:
         assert set(answer["error"]) == {"code", "message"}
         assert write_counts(stack.database.dsn) == before
@@ -125,3 +155,58 @@ def test_a_reason_longer_than_500_characters_is_refused_clearly(stack):
     )
     assert (response.status_code, response.json()["code"]) == (400, "22023")
     assert "at most 500" in response.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def signed_in_mentor(stack) -> tuple[str, str]:
+    """A mentor with a login, its id and its access token; and one finished real run exists."""
+    user = uuid.uuid4()
+    with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
+        conn.execute("insert into auth.users (id) values (%s)", (user,))
+        (mentor,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, user_id, status, certification_expiry_date)"
+            " values (%s, %s, 'active', current_date - 10) returning id::text",
+            (uuid.uuid4(), user),
+        ).fetchone()
+    return mentor, user_access_token(DEFAULT_JWT_SECRET, user)
+
+
+def run_ids(dsn: str) -> list[uuid.UUID]:
+    with psycopg.connect(dsn) as conn:
+        return [row[0] for row in conn.execute("select id from public.certification_expiry_runs")]
+
+
+@RELAXED
+@given(data=st.data())
+def test_a_signed_in_mentor_cannot_disable_the_repair_or_forge_an_audit_row(stack, signed_in_mentor, data):
+    mentor, token = signed_in_mentor
+    runs = run_ids(stack.database.dsn) or [uuid.uuid4()]
+    request_id = data.draw(
+        st.one_of(
+            st.text(max_size=60),
+            st.text(max_size=60).map(lambda text: f"certification_expiry:{text}"),
+            st.sampled_from(runs).map(lambda run: request_id_for(run, uuid.UUID(mentor))),
+            st.uuids().map(lambda run: f"certification_expiry:{run}:{mentor}"),
+        )
+    )
+    headers = {"apikey": stack.service_role_key, "Authorization": f"Bearer {token}"}
+    user = jwt.decode(token, options={"verify_signature": False})["sub"]
+    for new_status in ("paused", "active"):
+        response = httpx.post(
+            f"{stack.url}/rest/v1/rpc/update_mentor_status",
+            json={"p_mentor_id": mentor, "p_new_status": new_status, "p_actor_id": user, "p_request_id": request_id},
+            headers=headers,
+        )
+        assert response.status_code < 500, response.text
+        if request_id.startswith("certification_expiry:"):
+            # 42501; or, for text PostgreSQL cannot hold at all (NUL), refused before the call.
+            assert response.json()["code"] in ("42501", "22P05"), response.text
+
+    service = {"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}"}
+    repair = httpx.post(f"{stack.url}/rest/v1/rpc/repair_certification_expiry_audit", json={}, headers=service)
+    assert repair.status_code == 200, repair.text
+    with psycopg.connect(stack.database.dsn) as conn:
+        (audited,) = conn.execute(
+            "select count(*) from public.certification_expiry_audit where mentor_id = %s", (mentor,)
+        ).fetchone()
+    assert audited == 0

@@ -5,84 +5,31 @@ Each refused request must leave the database as it was.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable
 
-import jwt
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import sign, user_access_token
+from local_supabase.keys import api_key, sign, user_access_token
 from tests.function_client import function_test_client
-
-AUDIENCE = "https://certification-expiry.example.run.app"
-SCHEDULER = "scheduler@project.iam.gserviceaccount.com"
-GOOGLE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-GOOGLE_KID = "test-key-1"
-
-
-def _certificate_pem() -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.google.test")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(GOOGLE_KEY.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(GOOGLE_KEY, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@dataclasses.dataclass
-class _CertsResponse:
-    data: bytes
-    status: int = 200
-    headers: dict = dataclasses.field(default_factory=dict)
-
-
-class GoogleCertsTransport:
-    """Stands in for the network only: google-auth asks it for Google's certificates."""
-
-    def __init__(self) -> None:
-        self.body = json.dumps({GOOGLE_KID: _certificate_pem()}).encode()
-
-    def __call__(self, url: str, method: str = "GET", **kwargs: object) -> _CertsResponse:
-        return _CertsResponse(self.body)
-
-
-def google_token(audience: str = AUDIENCE, email: str = SCHEDULER, verified: bool = True) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": audience,
-        "sub": "1234567890",
-        "email": email,
-        "email_verified": verified,
-        "iat": now,
-        "exp": now + 600,
-    }
-    return jwt.encode(claims, GOOGLE_KEY, algorithm="RS256", headers={"kid": GOOGLE_KID})
+from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
 
 
 @pytest.fixture
-def client(stack, monkeypatch):
+def certs():
+    with google_certs() as served:
+        yield served
+
+
+@pytest.fixture
+def client(stack, monkeypatch, certs):
     return function_test_client(
         stack,
         monkeypatch,
-        GoogleCertsTransport(),
+        certs.url,
         OIDC_AUDIENCE=AUDIENCE,
         ALLOWED_INVOKERS=f"{SCHEDULER}, other@project.iam.gserviceaccount.com",
     )
@@ -131,11 +78,14 @@ def test_only_post_is_allowed(client, stack, database_writes):
         (bearer("not-the-key"), 401, "unauthenticated"),
         (bearer(sign("some-other-secret-of-at-least-32-chars!", {"role": "service_role"})), 401, "unauthenticated"),
         (bearer(sign(DEFAULT_JWT_SECRET, {"role": "service_role", "exp": 1})), 401, "unauthenticated"),
-        (bearer(sign(DEFAULT_JWT_SECRET, {"iss": "supabase-demo", "role": "anon"})), 403, "forbidden"),
+        (bearer(sign(DEFAULT_JWT_SECRET, {"role": "service_role"})), 401, "unauthenticated"),
+        (bearer(api_key(DEFAULT_JWT_SECRET, "anon")), 403, "forbidden"),
         (bearer(user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())), 403, "forbidden"),
         (bearer(google_token(audience="https://somewhere.else")), 401, "unauthenticated"),
         (bearer(google_token(email="intruder@evil.example")), 403, "forbidden"),
         (bearer(google_token(verified=False)), 403, "forbidden"),
+        (bearer(google_token(verified="false")), 403, "forbidden"),
+        (bearer(google_token(verified="true")), 403, "forbidden"),
     ],
     ids=[
         "none",
@@ -143,11 +93,14 @@ def test_only_post_is_allowed(client, stack, database_writes):
         "wrong key",
         "jwt from another project",
         "expired service jwt",
+        "service jwt without exp",
         "anon key",
         "user jwt",
         "oidc wrong audience",
         "oidc other email",
         "oidc unverified email",
+        "oidc email_verified string false",
+        "oidc email_verified string true",
     ],
 )
 def test_authentication_is_checked_before_anything_is_written(client, database_writes, headers, status, code):

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from certification_expiry.job import run_id_of
 from certification_expiry.mentor_store import StoreError, StoreErrorKind
-from certification_expiry.models import AuditRow, Candidate, JobSummary, Transition, Trigger
+from certification_expiry.models import AuditRepair, AuditRow, Candidate, JobSummary, Transition, Trigger
 
 TODAY = date(2026, 11, 22)
 
@@ -108,14 +109,18 @@ class FakeStore:
         self.history.append({"mentor_id": mentor.id, "request_id": request_id, "transition": transition})
         return Transition(**transition)
 
-    def repair_audit(self) -> int:
+    def repair_audit(self) -> AuditRepair:
+        """The database's rule: credited to a run only when that run exists and is real."""
         audited = {row.history_id for row in self.audit.values()}
-        repaired = 0
+        repaired, skipped = 0, []
         for row in self.history:
             transition = row["transition"]
             if transition["history_id"] in audited:
                 continue
-            run_id = uuid.UUID(row["request_id"].split(":")[1])
+            run_id = run_id_of(row["request_id"], row["mentor_id"])
+            if run_id is None or run_id not in self.runs or self.runs[run_id]["dry_run"]:
+                skipped.append(transition["history_id"])
+                continue
             self.audit[(run_id, row["mentor_id"])] = AuditRow(
                 job_run_id=run_id,
                 mentor_id=row["mentor_id"],
@@ -125,7 +130,7 @@ class FakeStore:
                 history_id=transition["history_id"],
             )
             repaired += 1
-        return repaired
+        return AuditRepair(repaired=repaired, skipped=len(skipped), skipped_history_ids=skipped[:20])
 
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         if self.audit_failures:
