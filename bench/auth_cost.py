@@ -14,8 +14,7 @@ from collections.abc import Callable
 from bench.results import record
 from certification_expiry.auth import Authenticator, GoogleIdentityTokens
 from certification_expiry.config import Settings
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import api_key, sign
+from local_supabase.keys import DEFAULT_JWT_SECRET, api_key, sign
 from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
 
 
@@ -55,4 +54,3 @@ def main(calls: int) -> None:
         target="Google's certificates fetched once for every OIDC request of the run",
         met=figures["certificate_fetches"] == 1,
     )
-

@@ -21,8 +21,7 @@ import psycopg
 
 from bench.results import record
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import api_key
+from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, api_key
 from local_supabase.postgres import free_port
 
 CLIENTS = 8
@@ -78,7 +77,7 @@ def calls_per_second(pool: Pool, client, target: object, mentors: list[str]) -> 
 def main(calls_per_round: int, rounds: int) -> bool:
     with throwaway_cluster() as cluster, tempfile.TemporaryDirectory() as folder, Pool(CLIENTS) as pool:
         port = free_port()
-        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log")
+        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log", SigningKey.generate())
         try:
             direct_rates, gateway_rates = [], []
             for _ in range(rounds):

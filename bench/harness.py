@@ -20,8 +20,7 @@ from certification_expiry.models import JobRequest, JobSummary, Trigger
 from certification_expiry.structured_logging import configure_logging
 from certification_expiry.supabase_store import SupabaseMentorStore, build_client
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import api_key
+from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, api_key
 from local_supabase.postgres import Cluster, free_port
 
 
@@ -45,7 +44,7 @@ def bench_stack() -> Iterator[BenchStack]:
     """A throwaway cluster and the gateway in its own process, as `make stack` runs it."""
     with throwaway_cluster() as cluster, tempfile.TemporaryDirectory() as folder:
         port = free_port()
-        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log")
+        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log", SigningKey.generate())
         try:
             yield BenchStack(cluster, f"http://127.0.0.1:{port}")
         finally:

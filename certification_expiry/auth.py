@@ -1,11 +1,12 @@
 """Who is calling, from `Authorization: Bearer <token>`, before any database work.
 
-Accepted: the Supabase service-role key itself (compared in constant time), a
-JWT signed with the Supabase JWT secret whose role is service_role, a Google
-OIDC identity token for OIDC_AUDIENCE whose verified email is in
-ALLOWED_INVOKERS (Cloud Scheduler's service account), or a signed-in user's
-Supabase access token (checked with the JWT secret when the project has one,
-otherwise by Supabase Auth), which the entry points then authorise or refuse.
+Accepted: one of the project's secret keys or the legacy service-role key
+(each compared in constant time), a JWT signed with the legacy Supabase JWT
+secret whose role is service_role, a Google OIDC identity token for
+OIDC_AUDIENCE whose verified email is in ALLOWED_INVOKERS (Cloud Scheduler's
+service account), or a signed-in user's Supabase access token (ES256/RS256
+against the project's JWKS, or HS256 with the legacy secret), which the entry
+points then authorise or refuse.
 Missing or invalid credentials are 401; valid ones of someone not allowed are 403;
 keys that cannot be fetched to verify a token are 503. Messages to the caller
 are generic; what a library said goes to the log only (`detail`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import hmac
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ KEY_FETCH_TIMEOUT_SECONDS = 3.0
 class Invoker:
     """An authenticated caller."""
 
-    kind: str  # "service_role_key" | "service_role_jwt" | "oidc" | "user"
+    kind: str  # "secret_key" | "service_role_key" | "service_role_jwt" | "oidc" | "user"
     email: str | None = None
     user_id: uuid.UUID | None = None
 
@@ -133,26 +135,90 @@ class GoogleIdentityTokens:
         return Invoker("oidc", email=email)
 
 
+class SupabaseUserTokens:
+    """Verifies users' access tokens against the project's JWKS, locally.
+
+    PyJWKClient caches the key set and refetches it at most once per cooldown for
+    an unknown key id, so forged key ids cost no fetch each. Its fetch holds a
+    lock; after a failed fetch the next requests are refused for a few seconds
+    instead of each waiting its own timeout in that queue.
+    """
+
+    RETRY_AFTER_SECONDS = 5.0
+
+    def __init__(self, supabase_url: str, timeout_seconds: float = KEY_FETCH_TIMEOUT_SECONDS) -> None:
+        self.issuer = f"{supabase_url.rstrip('/')}/auth/v1"
+        self.jwks = jwt.PyJWKClient(f"{self.issuer}/.well-known/jwks.json", lifespan=600, timeout=timeout_seconds)
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+
+    def _signing_key(self, token: str) -> jwt.PyJWK:
+        with self._lock:
+            if self._failed_at is not None and time.monotonic() - self._failed_at < self.RETRY_AFTER_SECONDS:
+                raise VerificationUnavailableError("the token cannot be verified right now; try again later")
+            try:
+                return self.jwks.get_signing_key_from_jwt(token)
+            except jwt.PyJWKClientConnectionError as error:
+                self._failed_at = time.monotonic()
+                raise VerificationUnavailableError(
+                    "the token cannot be verified right now; try again later", detail=f"the project's JWKS: {error}"
+                ) from error
+            except jwt.PyJWKClientError as error:
+                raise AuthenticationError(
+                    "the access token is not valid for this project", detail=str(error)
+                ) from error
+
+    def verify(self, token: str) -> Invoker:
+        key = self._signing_key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                # The key's own algorithm only: no HS256 "signed" with a public key.
+                algorithms=[key.algorithm_name],
+                audience="authenticated",
+                issuer=self.issuer,
+                options={"require": ["exp", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as error:
+            raise AuthenticationError("the access token has expired") from error
+        except jwt.PyJWTError as error:
+            raise AuthenticationError("the access token is not valid for this project", detail=str(error)) from error
+        return _user(claims)
+
+
+def _user(claims: dict[str, Any]) -> Invoker:
+    """A signed-in user from verified claims; any other role may not do this."""
+    if claims.get("role") != "authenticated":
+        raise ForbiddenError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
+    try:
+        return Invoker("user", user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
+    except ValueError as error:
+        raise AuthenticationError("the token's subject is not a user id") from error
+
+
 class Authenticator:
     def __init__(
         self,
         settings: Settings,
         google: GoogleIdentityTokens | None = None,
-        verify_with_supabase_auth: Callable[[str], uuid.UUID] | None = None,
+        users: SupabaseUserTokens | None = None,
     ) -> None:
         self.settings = settings
-        # Asks Supabase Auth whose access token this is (for projects whose user
-        # tokens are not signed with the JWT secret); raises AuthenticationError.
-        self.verify_with_supabase_auth = verify_with_supabase_auth
         if google is None and settings.oidc_audience:
             google = GoogleIdentityTokens(settings.oidc_audience, settings.allowed_invokers)
         self.google = google
+        self.users = users or SupabaseUserTokens(settings.supabase_url)
+        self.operator_keys = [
+            (kind, key.get_secret_value().encode()) for kind, keys in settings.operator_keys.items() for key in keys
+        ]
 
     def authenticate(self, authorization: str | None) -> Invoker:
         token = bearer_token(authorization)
-        service_key = self.settings.supabase_service_role_key.get_secret_value()
-        if hmac.compare_digest(token.encode(), service_key.encode()):
-            return Invoker("service_role_key")
+        # Every key compared, each in constant time, whichever matches.
+        matches = [kind for kind, key in self.operator_keys if hmac.compare_digest(token.encode(), key)]
+        if matches:
+            return Invoker(matches[0])
         try:
             # Only to route the token to its verifier; nothing is trusted before that.
             header = jwt.get_unverified_header(token)
@@ -163,10 +229,12 @@ class Authenticator:
             if self.google is None:
                 raise AuthenticationError("Google identity tokens are not accepted here")
             return self.google.verify(token, unverified)
-        if header.get("alg") == "HS256" and self.settings.supabase_jwt_secret is not None:
+        if header.get("alg") == "HS256":
+            if self.settings.supabase_jwt_secret is None:
+                raise AuthenticationError("HS256 tokens are not accepted: this project verifies with its JWKS")
             return self._supabase_jwt(token)
-        if unverified.get("role") == "authenticated" and self.verify_with_supabase_auth is not None:
-            return Invoker("user", user_id=self.verify_with_supabase_auth(token))
+        if header.get("alg") in ("ES256", "RS256"):
+            return self.users.verify(token)
         raise AuthenticationError("this token cannot be verified here")
 
     def _supabase_jwt(self, token: str) -> Invoker:
@@ -185,9 +253,4 @@ class Authenticator:
             raise AuthenticationError("the JWT is not valid for this project", detail=str(error)) from error
         if claims.get("role") == "service_role":
             return Invoker("service_role_jwt")
-        if claims.get("role") == "authenticated" and claims.get("sub"):
-            try:
-                return Invoker("user", user_id=uuid.UUID(str(claims["sub"])), email=claims.get("email"))
-            except ValueError as error:
-                raise AuthenticationError("the token's subject is not a user id") from error
-        raise ForbiddenError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
+        return _user(claims)

@@ -15,8 +15,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     supabase_url: str
-    supabase_service_role_key: SecretStr
-    # Verifies service-role JWTs (and, for manual runs, users' access tokens).
+    # Supabase's secret API keys (sb_secret_...), comma-separated during a rotation:
+    # the first is the database credential, each is accepted as an operator's token.
+    supabase_secret_key: Annotated[list[SecretStr], NoDecode] = []
+    # The legacy JWT service-role key: the database credential when no secret key
+    # is set, and accepted as an operator's token either way.
+    supabase_service_role_key: SecretStr | None = None
+    # The legacy HS256 secret: verifies service-role JWTs and users' tokens while a
+    # project still signs with it. Users' tokens signed with the project's
+    # asymmetric keys are verified against its JWKS, which needs no setting.
     supabase_jwt_secret: SecretStr | None = None
     # Google OIDC identity tokens (Cloud Scheduler): the audience they must carry
     # and the service-account emails allowed to invoke. Both or neither.
@@ -53,13 +60,37 @@ class Settings(BaseSettings):
             )
         return secret
 
-    @field_validator("allowed_invokers", mode="before")
+    @field_validator("allowed_invokers", "supabase_secret_key", mode="before")
     @classmethod
-    def _split_invokers(cls, raw: object) -> object:
-        """ALLOWED_INVOKERS is a comma-separated list of emails."""
+    def _split_list(cls, raw: object) -> object:
+        """ALLOWED_INVOKERS and SUPABASE_SECRET_KEY are comma-separated lists."""
         if isinstance(raw, str):
-            return [email.strip() for email in raw.split(",") if email.strip()]
+            return [item.strip() for item in raw.split(",") if item.strip()]
         return raw
+
+    @model_validator(mode="after")
+    def _a_database_key(self) -> Settings:
+        if not self.supabase_secret_key and self.supabase_service_role_key is None:
+            raise ValueError("set SUPABASE_SECRET_KEY (sb_secret_...), or the legacy SUPABASE_SERVICE_ROLE_KEY")
+        return self
+
+    @property
+    def database_key(self) -> SecretStr:
+        """What the job talks to Supabase with: the secret key, else the legacy key."""
+        if self.supabase_secret_key:
+            return self.supabase_secret_key[0]
+        assert self.supabase_service_role_key is not None
+        return self.supabase_service_role_key
+
+    @property
+    def database_key_name(self) -> str:
+        return "SUPABASE_SECRET_KEY" if self.supabase_secret_key else "SUPABASE_SERVICE_ROLE_KEY"
+
+    @property
+    def operator_keys(self) -> dict[str, list[SecretStr]]:
+        """The keys an operator may present as a bearer token, by the variable that holds them."""
+        legacy = [self.supabase_service_role_key] if self.supabase_service_role_key else []
+        return {"secret_key": self.supabase_secret_key, "service_role_key": legacy}
 
     @model_validator(mode="after")
     def _oidc_needs_both(self) -> Settings:

@@ -67,6 +67,3 @@ class MentorStore(Protocol):
 
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """The organisations this user coordinates (none: not a coordinator)."""
-
-    def user_for_access_token(self, access_token: str) -> uuid.UUID:
-        """Ask Supabase Auth whose access token this is; StoreError when it says no."""

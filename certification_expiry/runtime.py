@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .auth import Authenticator
-from .errors import AuthenticationError, DatabaseUnavailableError
 from .job import CertificationExpiryJob
-from .mentor_store import MentorStore, StoreError, StoreErrorKind
+from .log_events import log_event
+from .mentor_store import MentorStore
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -42,19 +41,18 @@ class Runtime:
         settings = Settings()
         logger = configure_logging()
         store = SupabaseMentorStore(build_client(settings))
-        authenticator = Authenticator(settings, verify_with_supabase_auth=lambda token: _ask_auth(store, token))
+        log_event(
+            logger,
+            logging.INFO,
+            "runtime.configured",
+            f"talking to Supabase with {settings.database_key_name}",
+            database_key=settings.database_key_name,
+            operator_keys={kind: len(keys) for kind, keys in settings.operator_keys.items()},
+            jwt_secret=settings.supabase_jwt_secret is not None,
+            oidc=settings.oidc_audience is not None,
+        )
+        authenticator = Authenticator(settings)
         return cls(settings, logger, store, authenticator, CertificationExpiryJob(store, settings, logger))
-
-
-def _ask_auth(store: MentorStore, access_token: str) -> uuid.UUID:
-    try:
-        return store.user_for_access_token(access_token)
-    except StoreError as error:
-        if error.kind is StoreErrorKind.TRANSIENT:
-            raise DatabaseUnavailableError(
-                "Supabase Auth did not answer; try again later", detail=str(error)
-            ) from error
-        raise AuthenticationError("Supabase Auth does not accept this access token") from error
 
 
 _lock = threading.Lock()

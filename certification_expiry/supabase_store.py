@@ -11,7 +11,6 @@ from postgrest import ReturnMethod
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
-from supabase_auth.errors import AuthApiError, AuthRetryableError
 
 from .config import Settings
 from .mentor_store import StoreError, StoreErrorKind
@@ -46,7 +45,7 @@ def build_client(settings: Settings) -> Client:
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
     options = SyncClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False)
-    return create_client(settings.supabase_url, settings.supabase_service_role_key.get_secret_value(), options)
+    return create_client(settings.supabase_url, settings.database_key.get_secret_value(), options)
 
 
 def classify(error: Exception) -> StoreError:
@@ -176,17 +175,6 @@ class SupabaseMentorStore:
             )
         )
         return sorted(uuid.UUID(row["organization_id"]) for row in rows)
-
-    def user_for_access_token(self, access_token: str) -> uuid.UUID:
-        try:
-            response = self.client.auth.get_user(access_token)
-        except AuthApiError as error:
-            raise StoreError(StoreErrorKind.PERMANENT, str(error.code or error.status), error.message) from error
-        except (httpx.TransportError, AuthRetryableError) as error:
-            raise StoreError(StoreErrorKind.TRANSIENT, type(error).__name__, str(error)) from error
-        if response is None:
-            raise StoreError(StoreErrorKind.PERMANENT, "no_user", "Supabase Auth knows no user for this token")
-        return uuid.UUID(response.user.id)
 
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,8 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from .gateway.app import DEFAULT_JWT_SECRET, Gateway, GatewaySettings, create_app
-from .keys import api_key
+from .gateway.app import Gateway, GatewaySettings, create_app
+from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key, user_access_token
 from .postgres import PROJECT_ROOT, Cluster, apply_migrations, free_port
 
 
@@ -47,20 +49,30 @@ class Stack:
     url: str
     database: Cluster
     gateway: Gateway
+    signing_key: SigningKey
+    secret_key: str = SECRET_KEY
+    publishable_key: str = PUBLISHABLE_KEY
 
     @property
     def anon_key(self) -> str:
+        """The legacy JWT `anon` key."""
         return api_key(DEFAULT_JWT_SECRET, "anon")
 
     @property
     def service_role_key(self) -> str:
+        """The legacy JWT `service_role` key."""
         return api_key(DEFAULT_JWT_SECRET, "service_role")
+
+    def user_token(self, user_id: uuid.UUID | str, expires_in: int = 3600) -> str:
+        """A user's session as Supabase Auth signs it with an asymmetric key: ES256, our issuer."""
+        return user_access_token(self.signing_key, user_id, expires_in=expires_in, issuer=f"{self.url}/auth/v1")
 
 
 @contextlib.contextmanager
 def running_gateway(cluster: Cluster) -> Iterator[Stack]:
     """The gateway on a free port, served by uvicorn in a background thread."""
-    settings = GatewaySettings(database_url=authenticator_dsn(cluster))
+    signing_key = SigningKey.generate()
+    settings = GatewaySettings(database_url=authenticator_dsn(cluster), jwks=signing_key.jwks())
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
@@ -72,7 +84,7 @@ def running_gateway(cluster: Cluster) -> Iterator[Stack]:
             raise RuntimeError("the gateway did not start")
         time.sleep(0.02)
     try:
-        yield Stack(f"http://127.0.0.1:{port}", cluster, app.app.state.gateway)
+        yield Stack(f"http://127.0.0.1:{port}", cluster, app.app.state.gateway, signing_key)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -83,9 +95,16 @@ def authenticator_dsn(cluster: Cluster) -> str:
     return cluster.dsn.replace("postgres:", "authenticator:", 1)
 
 
-def spawn_gateway(cluster: Cluster, port: int, log: Path, secret: str = DEFAULT_JWT_SECRET) -> subprocess.Popen:
+def spawn_gateway(
+    cluster: Cluster, port: int, log: Path, signing_key: SigningKey, secret: str = DEFAULT_JWT_SECRET
+) -> subprocess.Popen:
     """The gateway in its own uvicorn process, as `make stack` runs it; waits until it answers."""
-    environment = {**os.environ, "GATEWAY_DATABASE_URL": authenticator_dsn(cluster), "GATEWAY_JWT_SECRET": secret}
+    environment = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": authenticator_dsn(cluster),
+        "GATEWAY_JWT_SECRET": secret,
+        "GATEWAY_JWKS": json.dumps(signing_key.jwks()),
+    }
     with log.open("ab") as output:
         process = subprocess.Popen(
             [

@@ -1,7 +1,7 @@
 """`make stack` / `make stack-down`: the local stand-in for `supabase start`.
 
 PostgreSQL on 127.0.0.1:54322 and the gateway on http://127.0.0.1:54321, the
-ports, paths and JWT secret of the Supabase CLI. Starting twice starts nothing
+ports, paths, API keys and JWT secret of the Supabase CLI. Starting twice starts nothing
 twice; stopping leaves nothing running (the database files are kept, as
 `supabase stop` keeps its volume). State lives in `.local/stack/`.
 """
@@ -16,8 +16,7 @@ import time
 import psycopg
 
 from .ephemeral import gateway_healthy, spawn_gateway
-from .gateway.app import DEFAULT_JWT_SECRET
-from .keys import api_key
+from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key
 from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_migrations, apply_sql_file
 
 STATE_DIR = PROJECT_ROOT / ".local" / "stack"
@@ -29,6 +28,8 @@ API_URL = f"http://127.0.0.1:{API_PORT}"
 CLUSTER = Cluster(STATE_DIR / "postgres", DB_PORT)
 GATEWAY_PID = STATE_DIR / "gateway.pid"
 GATEWAY_LOG = STATE_DIR / "gateway.log"
+SIGNING_KEY_PEM = STATE_DIR / "signing_key.pem"
+SIGNING_KEY_ID = "local-es256"
 
 
 def jwt_secret() -> str:
@@ -36,10 +37,22 @@ def jwt_secret() -> str:
     return os.environ.get("SUPABASE_JWT_SECRET") or DEFAULT_JWT_SECRET
 
 
+def signing_key() -> SigningKey:
+    """The stack's asymmetric signing key for user sessions: made once, kept with the
+    database (`.local/stack/`), so that tokens signed for the demo stay valid."""
+    if not SIGNING_KEY_PEM.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        SIGNING_KEY_PEM.write_bytes(SigningKey.generate().pem())
+        SIGNING_KEY_PEM.chmod(0o600)
+    return SigningKey.from_pem(SIGNING_KEY_PEM.read_bytes(), SIGNING_KEY_ID)
+
+
 def stack_environment() -> dict[str, str]:
     secret = jwt_secret()
     return {
         "SUPABASE_URL": API_URL,
+        "SUPABASE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "SUPABASE_SECRET_KEY": SECRET_KEY,
         "SUPABASE_ANON_KEY": api_key(secret, "anon"),
         "SUPABASE_SERVICE_ROLE_KEY": api_key(secret, "service_role"),
         "SUPABASE_JWT_SECRET": secret,
@@ -77,7 +90,7 @@ def _start_database() -> None:
 def _start_gateway() -> None:
     if _gateway_pid() is not None and gateway_healthy(API_URL):
         return
-    process = spawn_gateway(CLUSTER, API_PORT, GATEWAY_LOG, jwt_secret())
+    process = spawn_gateway(CLUSTER, API_PORT, GATEWAY_LOG, signing_key(), jwt_secret())
     GATEWAY_PID.write_text(str(process.pid))
 
 

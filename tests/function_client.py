@@ -11,7 +11,6 @@ from flask.testing import FlaskClient
 from certification_expiry import runtime as runtime_module
 from certification_expiry.auth import Authenticator, GoogleIdentityTokens
 from local_supabase.ephemeral import Stack
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from tests.secrets_guard import record_response
 
 
@@ -24,10 +23,12 @@ def function_test_client(
 ) -> FlaskClient:
     """Configured only through the environment, as in production; the runtime is
     built fresh so that no test inherits another's. A variable given as None is unset."""
+    # Supabase's current keys by default: a secret key, users' tokens against the JWKS.
     defaults = {
         "SUPABASE_URL": stack.url,
-        "SUPABASE_SERVICE_ROLE_KEY": stack.service_role_key,
-        "SUPABASE_JWT_SECRET": DEFAULT_JWT_SECRET,
+        "SUPABASE_SECRET_KEY": stack.secret_key,
+        "SUPABASE_SERVICE_ROLE_KEY": None,
+        "SUPABASE_JWT_SECRET": None,
     }
     for name, value in {**defaults, **environment}.items():
         if value is None:
@@ -41,7 +42,7 @@ def function_test_client(
         google = GoogleIdentityTokens(settings.oidc_audience, settings.allowed_invokers, certs_url=google_certs_url)
         built = dataclasses.replace(
             built,
-            authenticator=Authenticator(settings, google, built.authenticator.verify_with_supabase_auth),
+            authenticator=Authenticator(settings, google, built.authenticator.users),
         )
     monkeypatch.setattr(runtime_module, "_runtime", built)
     app = functions_framework.create_app(target=target, source="main.py")

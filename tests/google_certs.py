@@ -69,7 +69,8 @@ class GoogleCerts:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/v1/certs"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base_url}/oauth2/v1/certs"
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Everything the function logs or answers during the test session, checked for secrets.
 
-The service-role key, the JWT secret, and anything shaped like a JWT (user and
+Secret keys (sb_secret_...), the JWT secret, and anything shaped like a JWT (the legacy keys are JWTs) (user and
 scheduler tokens are JWTs too) must never appear in a log line or a response.
 """
 
@@ -11,9 +11,10 @@ import logging
 import re
 
 from certification_expiry.structured_logging import cloud_logging_handler
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
+from local_supabase.keys import DEFAULT_JWT_SECRET
 
 JWT_SHAPE = re.compile(r"eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]+")
+SECRET_KEY_SHAPE = re.compile(r"sb_secret_[\w-]{4,}")
 SEEN: list[str] = []
 
 
@@ -38,4 +39,8 @@ def record_response(text: str) -> None:
 
 
 def leaks(texts: list[str]) -> list[str]:
-    return [text[:200] for text in texts if DEFAULT_JWT_SECRET in text or JWT_SHAPE.search(text)]
+    return [
+        text[:200]
+        for text in texts
+        if DEFAULT_JWT_SECRET in text or JWT_SHAPE.search(text) or SECRET_KEY_SHAPE.search(text)
+    ]

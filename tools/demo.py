@@ -2,7 +2,7 @@
 
 Expects `make stack` to have run (the Makefile does that first). Resets the demo
 data from supabase/seed.sql, serves main.py with the functions-framework CLI,
-POSTs to it with the service-role key and Cloud Scheduler's headers, prints the
+POSTs to it with the secret key and Cloud Scheduler's headers, prints the
 summary, and shows which mentors are now paused.
 """
 
@@ -21,7 +21,8 @@ import psycopg
 from local_supabase.postgres import free_port
 from local_supabase.stack import CLUSTER, ENV_FILE, reset_demo_data
 
-FUNCTION_ENV = ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET")
+# Supabase's current keys only: the secret key, and user tokens checked against the JWKS.
+FUNCTION_ENV = ("SUPABASE_URL", "SUPABASE_SECRET_KEY")
 
 
 def read_env_file() -> dict[str, str]:
@@ -57,7 +58,7 @@ def main() -> int:
         response = httpx.post(
             f"http://127.0.0.1:{port}/",
             headers={
-                "Authorization": f"Bearer {stack['SUPABASE_SERVICE_ROLE_KEY']}",
+                "Authorization": f"Bearer {stack['SUPABASE_SECRET_KEY']}",
                 "X-CloudScheduler-JobName": "certification-expiry-nightly",
                 "X-CloudScheduler-ScheduleTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },

@@ -25,16 +25,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from local_supabase.keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY
 from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_params
 
 from .errors import GatewayError
 from .faults import Faults, FaultSettings
-from .jwt_auth import Caller, authenticate, authorization_bearer, bearer_token
+from .jwt_auth import Caller, Keys
 from .query import order_clause, parse_conditions, requested_range, select_list, where_clause
 from .schema_cache import Function, Relation, SchemaCache
-
-# The Supabase CLI's local JWT secret: the keys it prints are signed with it.
-DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 - public default
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -46,6 +44,11 @@ class GatewaySettings(BaseSettings):
 
     database_url: str = "postgresql://authenticator:postgres@127.0.0.1:54322/postgres"
     jwt_secret: str = DEFAULT_JWT_SECRET
+    # The new API keys (the Supabase CLI's local defaults) and the JWKS of the
+    # asymmetric keys user sessions are signed with (GATEWAY_JWKS, as JSON).
+    secret_key: str = SECRET_KEY
+    publishable_key: str = PUBLISHABLE_KEY
+    jwks: dict[str, Any] = Field(default_factory=lambda: {"keys": []})
     max_rows: int = Field(1000, gt=0)
     pool_min_size: int = Field(4, gt=0)
     pool_max_size: int = Field(20, gt=0)
@@ -67,10 +70,14 @@ class FaultInjection:
         self.requests = requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/rest/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(("/rest/v1/", "/auth/v1/")):
             await self.app(scope, receive, send)
             return
+        # Counted for both APIs (the tests count calls to Auth); faults are the REST API's.
         self.requests[f"{scope['method']} {scope['path']}"] += 1
+        if scope["path"].startswith("/auth/v1/"):
+            await self.app(scope, receive, send)
+            return
         await self.faults.delay()
         if self.faults.unavailable(scope["path"]):
             error = GatewayError(503, "PGRST503", "Service Unavailable (injected fault)")
@@ -170,11 +177,16 @@ class Gateway:
         self.schema = SchemaCache()
         self.faults = Faults(settings.faults)
         self.requests: Counter[str] = Counter()
+        self.keys = Keys(
+            settings.jwt_secret,
+            json.dumps(settings.jwks, sort_keys=True),
+            {settings.secret_key: "service_role", settings.publishable_key: "anon"},
+        )
 
     # --- plumbing ---------------------------------------------------------------------
 
     def caller(self, request: Request) -> Caller:
-        return authenticate(bearer_token(request.headers), self.settings.jwt_secret)
+        return self.keys.caller(request.headers)
 
     async def run(
         self,
@@ -404,55 +416,11 @@ class Gateway:
             return Response(row[0], status_code=success_status, media_type=JSON_TYPE)
         return Response(status_code=201 if success_status == 201 else 204)
 
-    # --- /auth/v1/user: the one Supabase Auth call the function makes ---------------------
+    # --- /auth/v1: what Supabase Auth publishes ------------------------------------------
 
-    async def auth_user(self, request: Request) -> Response:
-        """Who an access token belongs to, as GoTrue answers it (GET /auth/v1/user).
-
-        GoTrue's errors are `{code, error_code, msg}`: 401 without a token, 403 for
-        a token it does not accept or whose user does not exist.
-        """
-
-        def refused(status: int, error_code: str, message: str) -> Response:
-            return JSONResponse({"code": status, "error_code": error_code, "msg": message}, status_code=status)
-
-        # GoTrue reads the user's token from Authorization only, never from apikey.
-        token = authorization_bearer(request.headers)
-        if token is None:
-            return refused(401, "no_authorization", "This endpoint requires a Bearer token")
-        try:
-            caller = authenticate(token, self.settings.jwt_secret)
-        except GatewayError as error:
-            return refused(403, "bad_jwt", f"invalid JWT: {error.message}")
-        subject = caller.claims.get("sub")
-        if not subject:
-            return refused(403, "bad_jwt", "invalid claim: missing sub claim")
-        service = Caller("service_role", {"role": "service_role"})
-        try:
-            row = await self.run(
-                request,
-                service,
-                "select json_build_object('id', id, 'email', email, 'created_at', created_at)::text"
-                " from auth.users where id::text = %s",
-                (subject,),
-                read_only=True,
-            )
-        except GatewayError:
-            row = None
-        if row is None:
-            return refused(403, "user_not_found", "User from sub claim in JWT does not exist")
-        user = json.loads(row[0])
-        return JSONResponse(
-            {
-                **user,
-                "aud": caller.claims.get("aud", "authenticated"),
-                "role": caller.role,
-                "app_metadata": {"provider": "email", "providers": ["email"]},
-                "user_metadata": {},
-            }
-        )
-
-    # --- outside /rest/v1: the gateway's own admin ----------------------------------------
+    async def jwks_endpoint(self, request: Request) -> Response:
+        """The public keys user sessions are signed with, as Supabase Auth publishes them."""
+        return JSONResponse(self.settings.jwks)
 
     async def faults_endpoint(self, request: Request) -> Response:
         if request.method == "PUT":
@@ -505,7 +473,7 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         routes=[
             Route("/rest/v1/rpc/{function}", handle(gateway.rpc), methods=["GET", "POST"]),
             Route("/rest/v1/{relation}", relation_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
-            Route("/auth/v1/user", gateway.auth_user, methods=["GET"]),
+            Route("/auth/v1/.well-known/jwks.json", gateway.jwks_endpoint, methods=["GET"]),
             Route("/_gateway/faults", gateway.faults_endpoint, methods=["GET", "PUT"]),
             Route("/_gateway/stats", gateway.stats_endpoint, methods=["GET", "DELETE"]),
             Route("/_gateway/health", gateway.health),

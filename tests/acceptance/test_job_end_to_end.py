@@ -46,7 +46,7 @@ def paused_by_the_job(db: psycopg.Connection) -> dict[str, int]:
 def run(client, stack: Stack, **body) -> tuple[int, dict]:
     response = client.post(
         "/",
-        headers={"Authorization": f"Bearer {stack.service_role_key}", "X-CloudScheduler-JobName": "nightly"},
+        headers={"Authorization": f"Bearer {stack.secret_key}", "X-CloudScheduler-JobName": "nightly"},
         json=body,
     )
     return response.status_code, response.get_json()

@@ -8,8 +8,6 @@ import uuid
 import psycopg
 import pytest
 
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import user_access_token
 from local_supabase.postgres import free_port
 from tests.function_client import function_test_client
 
@@ -49,7 +47,7 @@ def compliance(own_stack, monkeypatch):
 
 
 def check(compliance, stack, method: str = "get") -> tuple[int, dict]:
-    response = getattr(compliance, method)("/", headers={"Authorization": f"Bearer {stack.service_role_key}"})
+    response = getattr(compliance, method)("/", headers={"Authorization": f"Bearer {stack.secret_key}"})
     return response.status_code, response.get_json()
 
 
@@ -64,7 +62,7 @@ def events(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecor
 def test_clean_state_after_a_real_run_is_ok(caplog, db, client, compliance, own_stack):
     add_mentors(db, OSLO, 5)
     add_mentors(db, OSLO, 5, expired=False)
-    assert client.post("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"}).status_code == 200
+    assert client.post("/", headers={"Authorization": f"Bearer {own_stack.secret_key}"}).status_code == 200
 
     for method in ("get", "post"):
         status, body = check(compliance, own_stack, method)
@@ -108,7 +106,7 @@ def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, db, own_stack, 
     nowhere = function_test_client(
         own_stack, monkeypatch, target="certification_compliance_check", SUPABASE_URL=f"http://127.0.0.1:{free_port()}"
     )
-    response = nowhere.get("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"})
+    response = nowhere.get("/", headers={"Authorization": f"Bearer {own_stack.secret_key}"})
     assert response.status_code == 503
     body = response.get_json()
     assert body["error"]["code"] == "database_unavailable"
@@ -119,19 +117,19 @@ def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, db, own_stack, 
 def test_the_compliance_check_authenticates_like_the_job(db, compliance, own_stack):
     assert compliance.get("/").status_code == 401
     coordinator = add_coordinator(db, OSLO)
-    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+    token = own_stack.user_token(coordinator)
     assert compliance.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 403
-    assert compliance.put("/", headers={"Authorization": f"Bearer {own_stack.service_role_key}"}).status_code == 405
+    assert compliance.put("/", headers={"Authorization": f"Bearer {own_stack.secret_key}"}).status_code == 405
 
 
 # --- coordinators' manual runs -----------------------------------------------------------------
 
 
-def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, client):
+def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, client, own_stack):
     oslo = add_mentors(db, OSLO, 12)
     bergen = add_mentors(db, BERGEN, 7)
     coordinator = add_coordinator(db, OSLO)
-    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+    token = own_stack.user_token(coordinator)  # ES256, verified against the stack's JWKS
 
     response = client.post("/", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.get_json()
@@ -155,10 +153,10 @@ def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, clie
     assert started.json_fields["invoked_by"] == f"user:{coordinator}"
 
 
-def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client):
+def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client, own_stack):
     add_mentors(db, OSLO, 3)
     outsider = add_coordinator(db, None)
-    response = client.post("/", headers={"Authorization": f"Bearer {user_access_token(DEFAULT_JWT_SECRET, outsider)}"})
+    response = client.post("/", headers={"Authorization": f"Bearer {own_stack.user_token(outsider)}"})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
     (runs,) = db.execute("select count(*) from public.certification_expiry_runs").fetchone()
@@ -166,16 +164,39 @@ def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client)
     assert (runs, history) == (0, 0)
 
 
-def test_without_the_jwt_secret_supabase_auth_vouches_for_the_coordinator(db, own_stack, monkeypatch):
+def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase_auth(db, client, own_stack):
     oslo = add_mentors(db, OSLO, 4)
     coordinator = add_coordinator(db, OSLO)
-    client = function_test_client(own_stack, monkeypatch, SUPABASE_JWT_SECRET=None)
-    token = user_access_token(DEFAULT_JWT_SECRET, coordinator)
+    own_stack.gateway.requests.clear()
 
-    response = client.post("/", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.get_json()
-    assert set(response.get_json()["paused_mentor_ids"]) == oslo
+    for _ in range(3):
+        response = client.post("/", headers={"Authorization": f"Bearer {own_stack.user_token(coordinator)}"})
+        assert response.status_code == 200, response.get_json()
+        oslo -= set(response.get_json()["paused_mentor_ids"])
+    assert oslo == set()
 
-    stranger = user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())  # signed, but no such user
-    response = client.post("/", headers={"Authorization": f"Bearer {stranger}"})
-    assert response.status_code == 401
+    auth_requests = {path: n for path, n in own_stack.gateway.requests.items() if "/auth/v1/" in path}
+    # The public keys once, for every run; never a round trip per token.
+    assert auth_requests == {"GET /auth/v1/.well-known/jwks.json": 1}
+
+
+def test_with_both_key_systems_set_the_secret_key_talks_to_the_database_and_both_are_accepted(
+    caplog, db, own_stack, monkeypatch
+):
+    client = function_test_client(own_stack, monkeypatch, SUPABASE_SERVICE_ROLE_KEY=own_stack.service_role_key)
+    for key in (own_stack.secret_key, own_stack.service_role_key):
+        response = client.post("/", headers={"Authorization": f"Bearer {key}"}, json={"dry_run": True})
+        assert response.status_code == 200, response.get_json()
+    [configured] = events(caplog, "runtime.configured")
+    assert configured.json_fields["database_key"] == "SUPABASE_SECRET_KEY"
+    assert configured.json_fields["operator_keys"] == {"secret_key": 1, "service_role_key": 1}
+    invoked_by = [record.json_fields["invoked_by"] for record in events(caplog, "job.started")]
+    assert invoked_by == ["secret_key", "service_role_key"]
+
+
+def test_during_a_rotation_every_listed_secret_key_is_accepted_and_others_are_not(db, own_stack, monkeypatch):
+    old = "sb_secret_the-old-key-being-rotated-out"
+    client = function_test_client(own_stack, monkeypatch, SUPABASE_SECRET_KEY=f"{own_stack.secret_key}, {old}")
+    for key, status in ((own_stack.secret_key, 200), (old, 200), ("sb_secret_revoked", 401)):
+        response = client.post("/", headers={"Authorization": f"Bearer {key}"}, json={"dry_run": True})
+        assert response.status_code == status, response.get_json()

@@ -17,9 +17,8 @@ import psycopg
 from postgrest.exceptions import APIError
 from supabase import create_client
 
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from local_supabase.gateway.faults import FaultSettings
-from local_supabase.keys import user_access_token
+from local_supabase.keys import DEFAULT_JWT_SECRET, user_access_token
 from local_supabase.postgres import PROJECT_ROOT, free_port
 from tests.function_client import function_test_client
 
@@ -160,7 +159,7 @@ def test_a_killed_run_leaves_a_lease_that_expires_and_the_next_run_finishes(db, 
     environment = {
         **os.environ,
         "SUPABASE_URL": own_stack.url,
-        "SUPABASE_SERVICE_ROLE_KEY": own_stack.service_role_key,
+        "SUPABASE_SERVICE_ROLE_KEY": own_stack.secret_key,
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "functions_framework", "--target", "certification_expiry_job", "--port", str(port)],
@@ -182,7 +181,7 @@ def test_a_killed_run_leaves_a_lease_that_expires_and_the_next_run_finishes(db, 
             with contextlib.suppress(httpx.TransportError):  # the instance dies under it
                 httpx.post(
                     f"http://127.0.0.1:{port}/",
-                    headers={"Authorization": f"Bearer {own_stack.service_role_key}"},
+                    headers={"Authorization": f"Bearer {own_stack.secret_key}"},
                     timeout=120,
                 )
 

@@ -13,8 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import user_access_token
+from local_supabase.keys import PUBLISHABLE_KEY
 
 ACTORS = ("anon", "mentor", "other_mentor", "coordinator", "other_coordinator", "service")
 
@@ -29,7 +28,9 @@ class World:
     dsn: str
 
     def request(self, actor: str, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"apikey": self.tokens["anon"], "Authorization": f"Bearer {self.tokens[actor]}"}
+        # The API key decides the role unless Authorization holds a JWT (a user's session).
+        api_key = self.tokens["service"] if actor == "service" else PUBLISHABLE_KEY
+        headers = {"apikey": api_key, "Authorization": f"Bearer {self.tokens[actor]}"}
         return httpx.request(method, f"{self.url}/rest/v1/{path}", headers=headers, timeout=10, **kwargs)
 
 
@@ -59,8 +60,8 @@ def world(stack) -> World:
         for label in mentors.values():  # a history for each, and back to active
             conn.execute("select public.update_mentor_status(%s, 'paused')", (label,))
             conn.execute("select public.update_mentor_status(%s, 'active')", (label,))
-    tokens = {name: user_access_token(DEFAULT_JWT_SECRET, user) for name, user in users.items()}
-    tokens |= {"anon": stack.anon_key, "service": stack.service_role_key}
+    tokens = {name: stack.user_token(user) for name, user in users.items()}
+    tokens |= {"anon": stack.publishable_key, "service": stack.secret_key}
     return World(stack.url, tokens, users, mentors, {"home": home, "away": away}, stack.database.dsn)
 
 

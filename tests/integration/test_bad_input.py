@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certification_expiry.job import request_id_for
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import sign, user_access_token
+from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
 from tests.function_client import function_test_client
 
 ENTRY_POINTS = ("certification_expiry_job", "certification_compliance_check")
@@ -90,7 +89,7 @@ def test_without_valid_credentials_nothing_is_written_and_errors_are_json(
 ):
     before = write_counts(stack.database.dsn)
     headers = {**{k: v for k, v in extra.items() if k.strip() and k.isascii()}, "Authorization": authorization}
-    path = "/" + query.replace("KEY", stack.service_role_key)
+    path = "/" + query.replace("KEY", stack.secret_key)
     response = entry_point.open(path, method=method, headers=headers, data=body)
     assert response.status_code < 500
     assert response.status_code >= 400
@@ -103,10 +102,10 @@ def test_without_valid_credentials_nothing_is_written_and_errors_are_json(
 def test_with_the_service_key_any_body_is_a_run_or_a_clear_4xx(stack, monkeypatch, body, query):
     client = function_test_client(stack, monkeypatch)
     before = write_counts(stack.database.dsn)
-    path = "/" + query.replace("KEY", stack.service_role_key)
-    response = client.post(path, headers={"Authorization": f"Bearer {stack.service_role_key}"}, data=body)
+    path = "/" + query.replace("KEY", stack.secret_key)
+    response = client.post(path, headers={"Authorization": f"Bearer {stack.secret_key}"}, data=body)
     assert response.status_code < 500, response.get_data(as_text=True)
-    assert stack.service_role_key not in response.get_data(as_text=True)
+    assert stack.secret_key not in response.get_data(as_text=True)
     answer = response.get_json()
     if query.removeprefix("?"):
         assert response.status_code == 400  # a query string is refused, whatever it holds
@@ -136,7 +135,7 @@ def test_odd_rpc_arguments_get_a_4xx_never_a_5xx(stack, mentor_id, new_status, r
     response = httpx.post(
         f"{stack.url}/rest/v1/rpc/update_mentor_status",
         json=arguments,
-        headers={"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}"},
+        headers={"apikey": stack.secret_key, "Authorization": f"Bearer {stack.secret_key}"},
     )
     # An arbitrary id names no mentor: nothing can succeed, and nothing may crash.
     assert 400 <= response.status_code < 500, response.text
@@ -151,7 +150,7 @@ def test_a_reason_longer_than_500_characters_is_refused_clearly(stack):
     response = httpx.post(
         f"{stack.url}/rest/v1/rpc/update_mentor_status",
         json={"p_mentor_id": mentor, "p_new_status": "paused", "p_reason": "x" * 10_000},
-        headers={"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}"},
+        headers={"apikey": stack.secret_key, "Authorization": f"Bearer {stack.secret_key}"},
     )
     assert (response.status_code, response.json()["code"]) == (400, "22023")
     assert "at most 500" in response.json()["message"]
@@ -189,7 +188,7 @@ def test_a_signed_in_mentor_cannot_disable_the_repair_or_forge_an_audit_row(stac
             st.uuids().map(lambda run: f"certification_expiry:{run}:{mentor}"),
         )
     )
-    headers = {"apikey": stack.service_role_key, "Authorization": f"Bearer {token}"}
+    headers = {"apikey": stack.secret_key, "Authorization": f"Bearer {token}"}
     user = jwt.decode(token, options={"verify_signature": False})["sub"]
     for new_status in ("paused", "active"):
         response = httpx.post(
@@ -202,7 +201,7 @@ def test_a_signed_in_mentor_cannot_disable_the_repair_or_forge_an_audit_row(stac
             # 42501; or, for text PostgreSQL cannot hold at all (NUL), refused before the call.
             assert response.json()["code"] in ("42501", "22P05"), response.text
 
-    service = {"apikey": stack.service_role_key, "Authorization": f"Bearer {stack.service_role_key}"}
+    service = {"apikey": stack.secret_key, "Authorization": f"Bearer {stack.secret_key}"}
     repair = httpx.post(f"{stack.url}/rest/v1/rpc/repair_certification_expiry_audit", json={}, headers=service)
     assert repair.status_code == 200, repair.text
     with psycopg.connect(stack.database.dsn) as conn:

@@ -17,9 +17,8 @@ import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, acreate_client, create_client
 
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
 from local_supabase.gateway.faults import FaultSettings
-from local_supabase.keys import sign, user_access_token
+from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
 
 RPC = "update_mentor_status"
 
@@ -32,7 +31,7 @@ def db(stack) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def service(stack) -> Client:
-    return create_client(stack.url, stack.service_role_key)
+    return create_client(stack.url, stack.secret_key)
 
 
 def make_mentors(db: psycopg.Connection, count: int, status: str = "active", expired: bool = True) -> list[str]:
@@ -89,7 +88,7 @@ def test_rpc_errors_arrive_with_the_sqlstate_as_code(stack, service, db, case, c
     error = rpc_error(service, **params)
     assert error.code == code
     assert error.message
-    assert status_of(stack, f"/rest/v1/rpc/{RPC}", params, stack.service_role_key) == http_status
+    assert status_of(stack, f"/rest/v1/rpc/{RPC}", params, stack.secret_key) == http_status
 
 
 def test_permission_errors_are_403_with_a_jwt_and_401_for_anon(stack, db):
@@ -123,7 +122,7 @@ def test_void_function_answers_204_and_get_runs_read_only(stack, service, db):
         " as $$ update public.peer_mentors set full_name = full_name where id = p_id returning 1 $$"
     )
     try:
-        headers = {"apikey": stack.service_role_key}
+        headers = {"apikey": stack.secret_key}
         response = httpx.post(f"{stack.url}/rest/v1/rpc/conformance_void", json={}, headers=headers)
         assert response.status_code == 204  # functions returning void: 204 (functions.html)
         assert service.rpc("conformance_void", {}).execute().data in ([], None)
@@ -140,7 +139,7 @@ def test_bad_json_body_is_pgrst102(stack):
     response = httpx.post(
         f"{stack.url}/rest/v1/rpc/{RPC}",
         content=b"{not json",
-        headers={"apikey": stack.service_role_key, "Content-Type": "application/json"},
+        headers={"apikey": stack.secret_key, "Content-Type": "application/json"},
     )
     assert (response.status_code, response.json()["code"]) == (400, "PGRST102")
 
@@ -149,7 +148,7 @@ def test_async_client_gets_the_same_answers(stack, db):
     [mentor] = make_mentors(db, 1)
 
     async def scenario() -> tuple[dict, str]:
-        client = await acreate_client(stack.url, stack.service_role_key)
+        client = await acreate_client(stack.url, stack.secret_key)
         paused = await client.rpc(RPC, {"p_mentor_id": mentor, "p_new_status": "paused"}).execute()
         try:
             await client.rpc(RPC, {"p_mentor_id": mentor, "p_new_status": "paused"}).execute()
@@ -311,8 +310,8 @@ def test_jwt_cases(stack, db):
         return httpx.get(path, headers=headers)
 
     assert get().json() == []  # no token: the anon role, which RLS shows nothing
-    assert get(apikey=stack.service_role_key).json() == [{"id": mentor}]  # apikey alone is enough
-    assert get(Authorization=f"Bearer {stack.service_role_key}").json() == [{"id": mentor}]
+    assert get(apikey=stack.secret_key).json() == [{"id": mentor}]  # apikey alone is enough
+    assert get(Authorization=f"Bearer {stack.secret_key}").json() == [{"id": mentor}]
 
     forged = sign("another-secret-that-is-at-least-32-characters", {"role": "service_role"})
     expired = sign(DEFAULT_JWT_SECRET, {"role": "service_role", "exp": 1})

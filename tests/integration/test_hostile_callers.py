@@ -6,6 +6,9 @@ each was seen to fail with its guard removed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -15,6 +18,7 @@ import uuid
 
 import functions_framework
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
@@ -22,8 +26,7 @@ from certification_expiry.auth import KEY_FETCH_TIMEOUT_SECONDS
 from certification_expiry.config import Settings
 from certification_expiry.log_events import LOGGER_NAME
 from certification_expiry.structured_logging import cloud_logging_handler
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import sign, user_access_token
+from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, sign, user_access_token
 from tests.function_client import function_test_client
 from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
 
@@ -97,7 +100,7 @@ def test_a_stalled_certificate_endpoint_holds_no_worker_long_and_answers_503_gen
     for thread in threads:
         thread.start()
     time.sleep(0.2)
-    operator_seconds, operator_status, _ = call(stack.service_role_key)  # a legitimate operator meanwhile
+    operator_seconds, operator_status, _ = call(stack.secret_key)  # a legitimate operator meanwhile
     for thread in threads:
         thread.join(timeout=60)
 
@@ -127,14 +130,101 @@ def test_error_bodies_do_not_echo_the_configured_audience(client):
     assert AUDIENCE not in response.get_data(as_text=True)
 
 
-def test_supabase_auth_errors_do_not_echo_the_network_error(stack, monkeypatch):
-    # No JWT secret: a user's token goes to Supabase Auth, here at a host that does not resolve.
+# --- the project's JWKS (users' tokens signed with asymmetric keys) --------------------------
+
+
+def jwks_fetches(stack) -> int:
+    return stack.gateway.requests["GET /auth/v1/.well-known/jwks.json"]
+
+
+@pytest.fixture
+def users_client(stack, monkeypatch):
+    """New keys only: a user's token can be verified against the stack's JWKS and nothing else."""
+    return function_test_client(stack, monkeypatch)
+
+
+def test_forged_key_ids_cost_no_fetch_each(users_client, stack):
+    other = SigningKey.generate()
+    before = jwks_fetches(stack)
+    for _ in range(5):
+        forged = user_access_token(other, uuid.uuid4(), issuer=f"{stack.url}/auth/v1")
+        response = users_client.post("/", headers=bearer(forged))
+        assert response.status_code == 401
+        assert response.get_json()["error"]["message"] == "the access token is not valid for this project"
+    assert jwks_fetches(stack) - before <= 1
+
+
+def test_a_token_signed_with_another_key_under_the_projects_key_id_is_refused(users_client, stack):
+    impostor = SigningKey(SigningKey.generate().private_key, stack.signing_key.kid)
+    token = user_access_token(impostor, uuid.uuid4(), issuer=f"{stack.url}/auth/v1")
+    assert users_client.post("/", headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize("with_legacy_secret", [False, True])
+def test_alg_confusion_an_hs256_token_signed_with_the_public_key_is_refused(stack, monkeypatch, with_legacy_secret):
     client = function_test_client(
-        stack, monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_URL="http://supabase.invalid:54321"
+        stack, monkeypatch, SUPABASE_JWT_SECRET=DEFAULT_JWT_SECRET if with_legacy_secret else None
     )
-    response = client.post("/", headers=bearer(user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())))
-    assert response.status_code == 503
-    assert "invalid" not in response.get_json()["error"]["message"]
+    public_pem = stack.signing_key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = {
+        "iss": f"{stack.url}/auth/v1",
+        "aud": "authenticated",
+        "role": "authenticated",
+        "sub": str(uuid.uuid4()),
+        "exp": int(time.time()) + 600,
+    }
+    token = hmac_jwt(claims, public_pem, stack.signing_key.kid)
+    assert client.post("/", headers=bearer(token)).status_code == 401
+
+
+def hmac_jwt(claims: dict, secret: bytes, kid: str) -> str:
+    """PyJWT refuses to HMAC with a PEM key, as it should: an attacker signs by hand."""
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + b"." + b64(json.dumps(claims).encode())
+    )
+    return (signing_input + b"." + b64(hmac.new(secret, signing_input, hashlib.sha256).digest())).decode()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [
+        ({"expires_in": -60}, 401),
+        ({"issuer": "https://another-project.supabase.co/auth/v1"}, 401),
+    ],
+    ids=["expired", "another project's issuer"],
+)
+def test_es256_tokens_must_be_current_and_of_this_project(users_client, stack, overrides, status):
+    token = user_access_token(stack.signing_key, uuid.uuid4(), **{"issuer": f"{stack.url}/auth/v1", **overrides})
+    assert users_client.post("/", headers=bearer(token)).status_code == status
+
+
+def test_a_stalled_jwks_fetch_answers_503_quickly_and_generically(stack, monkeypatch, certs):
+    certs.stall_seconds = 30  # any path of that server stalls: here, the project's JWKS
+    client = function_test_client(stack, monkeypatch, SUPABASE_URL=certs.base_url)
+    token = user_access_token(stack.signing_key, uuid.uuid4(), issuer=f"{certs.base_url}/auth/v1")
+    answers: list[tuple[float, int, dict]] = []
+
+    def call() -> None:
+        started = time.monotonic()
+        response = client.post("/", headers=bearer(token))
+        answers.append((time.monotonic() - started, response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 8
+    for seconds, status, body in answers:
+        assert status == 503
+        assert seconds < KEY_FETCH_TIMEOUT_SECONDS + 2
+        assert body["error"]["message"] == "the token cannot be verified right now; try again later"
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -143,7 +233,7 @@ def test_supabase_auth_errors_do_not_echo_the_network_error(stack, monkeypatch):
 @pytest.mark.parametrize("secret", ["", "short-but-not-empty"])
 def test_an_empty_or_short_jwt_secret_stops_the_function_at_start(stack, monkeypatch, secret):
     monkeypatch.setenv("SUPABASE_URL", stack.url)
-    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_role_key)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.secret_key)
     monkeypatch.setenv("SUPABASE_JWT_SECRET", secret)
     with pytest.raises(ValidationError) as raised:
         Settings()
@@ -174,7 +264,7 @@ def test_an_empty_or_short_jwt_secret_stops_the_function_at_start(stack, monkeyp
     ids=["nested 1000", "nested 60000", "nested value", "duplicate key", "NaN", "Infinity", "huge int", "huge float"],
 )
 def test_json_the_parser_cannot_take_is_a_400_and_a_rejected_line(client, stack, log_lines, body):
-    response = client.post("/", headers=bearer(stack.service_role_key), data=body)
+    response = client.post("/", headers=bearer(stack.secret_key), data=body)
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()["error"]["code"] == "bad_request"
     assert [line["event"] for line in log_lines()] == ["request.rejected"]
@@ -185,7 +275,7 @@ def test_json_the_parser_cannot_take_is_a_400_and_a_rejected_line(client, stack,
 
 @pytest.mark.parametrize("parameter", ["access_token", "apikey", "key"])
 def test_a_key_in_the_query_string_is_refused_and_never_logged_or_echoed(client, stack, log_lines, parameter):
-    key = stack.service_role_key
+    key = stack.secret_key
     response = client.post(f"/?{parameter}={key}", headers=bearer(key), json={"dry_run": True})
     assert response.status_code == 400
     assert key not in response.get_data(as_text=True)
@@ -195,7 +285,7 @@ def test_a_key_in_the_query_string_is_refused_and_never_logged_or_echoed(client,
 
 
 def test_no_log_line_copies_the_url_or_header_values(client, stack, log_lines):
-    key = stack.service_role_key
+    key = stack.secret_key
     response = client.post(
         "/",
         headers={
@@ -218,7 +308,7 @@ def test_a_well_formed_trace_header_is_still_kept(client, stack, log_lines):
     trace = uuid.uuid4().hex
     client.post(
         "/",
-        headers={**bearer(stack.service_role_key), "X-Cloud-Trace-Context": f"{trace}/1;o=1"},
+        headers={**bearer(stack.secret_key), "X-Cloud-Trace-Context": f"{trace}/1;o=1"},
         json={"dry_run": True},
     )
     assert {line["logging.googleapis.com/trace"] for line in log_lines()} == {trace}

@@ -1,4 +1,5 @@
-"""The job's HTTP contract through functions-framework's own app, against the local gateway.
+"""The job's HTTP contract through functions-framework's own app, against the local gateway,
+configured with Supabase's legacy keys (the other tiers use the new ones).
 
 Each refused request must leave the database as it was.
 """
@@ -12,8 +13,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from local_supabase.gateway.app import DEFAULT_JWT_SECRET
-from local_supabase.keys import api_key, sign, user_access_token
+from local_supabase.keys import DEFAULT_JWT_SECRET, api_key, sign, user_access_token
 from tests.function_client import function_test_client
 from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
 
@@ -32,6 +32,10 @@ def client(stack, monkeypatch, certs):
         certs.url,
         OIDC_AUDIENCE=AUDIENCE,
         ALLOWED_INVOKERS=f"{SCHEDULER}, other@project.iam.gserviceaccount.com",
+        # The legacy tier: the JWT service-role key and the HS256 secret, no secret key.
+        SUPABASE_SECRET_KEY=None,
+        SUPABASE_SERVICE_ROLE_KEY=stack.service_role_key,
+        SUPABASE_JWT_SECRET=DEFAULT_JWT_SECRET,
     )
 
 

@@ -21,7 +21,7 @@ BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 POLICY_TEXT = (ROOT / "deploy" / "alert-policy.json").read_text()
 # https://cloud.google.com/build/docs/configuring-builds/substitute-variable-values
 BUILT_IN = {"PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "TRIGGER_NAME", "COMMIT_SHA", "SHORT_SHA"}
-SECRETS = {"SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET"}
+SECRETS = {"SUPABASE_SECRET_KEY"}
 
 
 def step(step_id: str) -> dict:
@@ -84,7 +84,9 @@ def test_every_required_variable_is_set_and_secrets_come_from_secret_manager(arg
     assert required <= set(env_vars) | set(secrets)
     assert set(env_vars) | set(secrets) <= fields, "a variable the code does not read: a typo?"
     # What the deploy sets must be a valid configuration.
-    Settings(**{name.lower(): value for name, value in env_vars.items()}, supabase_service_role_key="from-secret")
+    Settings(
+        **{name.lower(): value for name, value in env_vars.items()}, supabase_secret_key="sb_secret_from-secret-manager"
+    )
     assert "--gen2" in args
 
 
