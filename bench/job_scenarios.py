@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+import psycopg.sql
 
 from bench.gateway_throughput import _direct_client, make_mentors
 from bench.harness import BenchStack, bench_stack, job_settings, run_job, seed_expired
@@ -244,6 +245,14 @@ def _first_page_ms(conn: psycopg.Connection) -> tuple[float, bool]:
     return statistics.median(timings) * 1000, INDEX in plan
 
 
+def _listing_uses_an_index(conn: psycopg.Connection) -> bool:
+    """A chapter website's read: one organisation's listed mentors, from listed_peer_mentors."""
+    (organization,) = conn.execute("select organization_id from public.peer_mentors limit 1").fetchone()
+    query = psycopg.sql.SQL("explain select id, full_name from public.listed_peer_mentors where organization_id = {}")
+    plan = "\n".join(row[0] for row in conn.execute(query.format(psycopg.sql.Literal(organization))))
+    return "Index" in plan and "Seq Scan" not in plan
+
+
 def database_scale(sizes: Sizes) -> None:
     """The job's first page at a small and a large table, 1% of the large one expired.
 
@@ -263,6 +272,7 @@ def database_scale(sizes: Sizes) -> None:
             )
             conn.execute("vacuum analyze public.peer_mentors")
             results[total] = _first_page_ms(conn)
+        listing_index = _listing_uses_an_index(conn)  # at the large size
     (small_ms, small_index), (large_ms, large_index) = results[sizes.scale_small], results[sizes.scale_large]
     ratio = large_ms / small_ms
     record(
@@ -272,9 +282,10 @@ def database_scale(sizes: Sizes) -> None:
             f"first_page_ms_at_{sizes.scale_large}": round(large_ms, 3),
             "ratio": round(ratio, 2),
             "plan_uses_index": small_index and large_index,
+            f"listing_plan_uses_index_at_{sizes.scale_large}": listing_index,
         },
-        target=f"ratio <= 3 and the plan uses {INDEX}",
-        met=ratio <= 3 and small_index and large_index,
+        target=f"ratio <= 3 and the plan uses {INDEX}; one organisation's listing is an index scan",
+        met=ratio <= 3 and small_index and large_index and listing_index,
     )
 
 

@@ -42,6 +42,7 @@ def check_compliance(store: MentorStore, window_hours: int, logger: logging.Logg
         reasons=reasons,
         expired_active_count=status.expired_active_count,
         sample_mentor_ids=status.sample_mentor_ids,
+        hidden_active_count=status.hidden_active_count,
         last_success_at=status.last_success_at,
         window_hours=window_hours,
     )

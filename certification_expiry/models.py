@@ -81,6 +81,7 @@ class ComplianceStatus(BaseModel):
 
     expired_active_count: int
     sample_mentor_ids: list[uuid.UUID]
+    hidden_active_count: int
     last_success_at: datetime | None
     recent_success: bool
     checked_at: datetime
@@ -93,6 +94,8 @@ class ComplianceReport(BaseModel):
     reasons: list[str]
     expired_active_count: int
     sample_mentor_ids: list[uuid.UUID]
+    # Active mentors listed_peer_mentors already hides: the job's backlog, not a breach.
+    hidden_active_count: int
     last_success_at: datetime | None
     window_hours: int
 

@@ -48,4 +48,5 @@ def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
     assert figures["requests"]["requests"] <= figures["requests"]["bound"]
     assert figures["cold_start"]["connections_at_import"] == 0
     assert figures["database_scale"]["plan_uses_index"] is True
+    assert figures["database_scale"]["listing_plan_uses_index_at_20000"] is True
     assert figures["auth_cost"]["certificate_fetches"] == 1

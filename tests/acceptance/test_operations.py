@@ -82,6 +82,7 @@ def test_expired_mentors_still_active_are_a_breach(caplog, db, compliance, own_s
     assert status == 500
     assert body["ok"] is False
     assert body["expired_active_count"] == 25
+    assert body["hidden_active_count"] == 25  # the job's backlog, already off every listing
     assert len(body["sample_mentor_ids"]) == 20
     assert set(body["sample_mentor_ids"]) <= expired
     [breach] = events(caplog, "compliance.breach")

@@ -59,6 +59,8 @@ def test_expired_active_mentors_are_counted_with_up_to_twenty_ids(db, organizati
     ids = {str(create_mentor(db, organization_id, expiry=date(1970, 1, 1))) for _ in range(25)}
     result = status(db)
     assert result["expired_active_count"] == before + 25
+    # The same mentors, counted from the other side: active, and hidden by the listing.
+    assert result["hidden_active_count"] == result["expired_active_count"]
     assert len(result["sample_mentor_ids"]) == 20
     assert set(result["sample_mentor_ids"]) <= ids
 

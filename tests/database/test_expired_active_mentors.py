@@ -26,6 +26,11 @@ def listed(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set[uuid.UU
     return {row["id"] for row in rows}
 
 
+def on_the_listing(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = conn.execute("select id from public.listed_peer_mentors where id = any(%s)", (mentor_ids,)).fetchall()
+    return {row["id"] for row in rows}
+
+
 def test_expiry_boundary_on_the_real_clock(db, organization_id):
     today = db.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
     yesterday = today.fromordinal(today.toordinal() - 1)
@@ -36,6 +41,11 @@ def test_expiry_boundary_on_the_real_clock(db, organization_id):
     inactive = create_mentor(db, organization_id, status="inactive", expiry=date(2000, 1, 1))
 
     assert listed(db, [expired, expires_today, untracked, paused, inactive]) == {expired}
+    # The listing: active, and valid through today or not tracked; never the expired one.
+    paused_valid = create_mentor(db, organization_id, status="paused", expiry=today)
+    inactive_untracked = create_mentor(db, organization_id, status="inactive", expiry=None)
+    everyone = [expired, expires_today, untracked, paused, inactive, paused_valid, inactive_untracked]
+    assert on_the_listing(db, everyone) == {expires_today, untracked}
 
 
 def test_the_callers_session_time_zone_changes_nothing(db, organization_id):
@@ -95,7 +105,11 @@ def test_expiry_flips_at_midnight_in_oslo(clock_database, clock_file, utc_instan
         day_before = oslo_today.fromordinal(oslo_today.toordinal() - 1)
         expired_yesterday = create_mentor(conn, organization_id, expiry=day_before)
         expires_today = create_mentor(conn, organization_id, expiry=oslo_today)
+        untracked = create_mentor(conn, organization_id, expiry=None)
+        mentors = [expired_yesterday, expires_today, untracked]
 
         clock_file.write_text(utc_instant)  # a frozen clock at exactly that instant
         assert conn.execute("select now()::text as now").fetchone()["now"].startswith(utc_instant)
-        assert listed(conn, [expired_yesterday, expires_today]) == {expired_yesterday}
+        assert listed(conn, mentors) == {expired_yesterday}
+        # The job never ran on this cluster: the listing alone drops the mentor at midnight.
+        assert on_the_listing(conn, mentors) == {expires_today, untracked}

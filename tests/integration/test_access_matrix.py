@@ -179,3 +179,35 @@ def test_who_may_pause_a_mentor_through_the_rpc(world, actor):
     with psycopg.connect(world.dsn) as conn:
         (status,) = conn.execute("select status from public.peer_mentors where id = %s", (target,)).fetchone()
     assert status == ("paused" if RPC[actor] == 200 else "active")
+
+
+LISTING = {"anon": 401, "mentor": {"own"}, "other_mentor": {"colleague"}, "coordinator": HOME}
+LISTING |= {"other_coordinator": {"away"}, "service": ALL}
+
+
+@pytest.fixture
+def valid_certifications(world):
+    """The matrix's mentors with a valid certification for this test, expired again after it."""
+    ids = list(world.mentors.values())
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        conn.execute(
+            "update public.peer_mentors set certification_expiry_date = current_date + 30 where id::text = any(%s)",
+            (ids,),
+        )
+        yield
+        conn.execute(
+            "update public.peer_mentors set certification_expiry_date = current_date - 10 where id::text = any(%s)",
+            (ids,),
+        )
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_the_listing_is_for_signed_in_users_and_the_service_role_under_their_policies(
+    world, valid_certifications, actor
+):
+    assert visible(world, actor, "listed_peer_mentors") == LISTING[actor]
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_the_listing_never_shows_an_expired_mentor_to_anyone(world, actor):
+    assert visible(world, actor, "listed_peer_mentors") in (set(), 401)
