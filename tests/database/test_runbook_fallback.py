@@ -17,7 +17,7 @@ from local_supabase.ephemeral import throwaway_cluster
 from local_supabase.postgres import PROJECT_ROOT, Cluster
 
 RUNBOOK = (PROJECT_ROOT / "docs" / "runbook.md").read_text()
-KEY = "service-role-key-from-vault"
+KEY = "sb_secret_from-vault"
 
 STAND_INS = """
 create schema net;
@@ -59,7 +59,7 @@ def cron_database() -> Iterator[Cluster]:
 
 def test_the_fallback_schedule_registers_and_calls_the_function_with_the_vault_key(cron_database):
     with psycopg.connect(cron_database.dsn, autocommit=True) as conn:
-        conn.execute("select vault.create_secret(%s, 'certification_expiry_service_role_key')", (KEY,))
+        conn.execute("select vault.create_secret(%s, 'certification_expiry_secret_key')", (KEY,))
         conn.execute(runbook_sql("fallback-schedule"))
 
         schedule, command, active = conn.execute(

@@ -28,13 +28,7 @@ from certification_expiry.log_events import LOGGER_NAME
 from certification_expiry.structured_logging import cloud_logging_handler
 from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, sign, user_access_token
 from tests.function_client import function_test_client
-from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
-
-
-@pytest.fixture
-def certs():
-    with google_certs() as served:
-        yield served
+from tests.google_certs import AUDIENCE, SCHEDULER, google_token
 
 
 @pytest.fixture

@@ -15,13 +15,7 @@ import pytest
 
 from local_supabase.keys import DEFAULT_JWT_SECRET, api_key, sign, user_access_token
 from tests.function_client import function_test_client
-from tests.google_certs import AUDIENCE, SCHEDULER, google_certs, google_token
-
-
-@pytest.fixture
-def certs():
-    with google_certs() as served:
-        yield served
+from tests.google_certs import AUDIENCE, SCHEDULER, google_token
 
 
 @pytest.fixture
