@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # project still signs with it. Users' tokens signed with the project's
     # asymmetric keys are verified against its JWKS, which needs no setting.
     supabase_jwt_secret: SecretStr | None = None
+    # `json` (Cloud Logging) or `text` (a terminal); unset: json on Cloud Run or
+    # when stdout is not a terminal, text otherwise (structured_logging.py).
+    log_format: Literal["json", "text"] | None = None
     # Google OIDC identity tokens (Cloud Scheduler): the audience they must carry
     # and the service-account emails allowed to invoke. Both or neither.
     oidc_audience: str | None = None

@@ -21,7 +21,17 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from .errors import DatabaseUnavailableError, LeaseHeldError
 from .log_events import log_event
 from .mentor_store import MentorStore, StoreError, StoreErrorKind
-from .models import AuditRow, Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, Trigger
+from .models import (
+    RESPONSE_LIST_LIMIT,
+    AuditRow,
+    Candidate,
+    JobRequest,
+    JobSummary,
+    MentorError,
+    RunStatus,
+    Transition,
+    Trigger,
+)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -85,6 +95,9 @@ class _NotStarted:
 
 @dataclass
 class _Outcomes:
+    started: float = 0.0
+    # How many candidates the run will read, counted at its start (None: unknown).
+    expected: int | None = None
     audit_pending: list[AuditRow] = field(default_factory=list)
     audit_missing: list[uuid.UUID] = field(default_factory=list)
     out_of_time: bool = False
@@ -171,7 +184,7 @@ class CertificationExpiryJob:
             organization_ids=scope.organization_ids,
         )
         self._repair_audit(run_id)
-        outcomes = _Outcomes()
+        outcomes = _Outcomes(started=started, expected=self._count_candidates(request, scope))
         try:
             self._process(request, scope, summary, outcomes, deadline=started + self.settings.job_time_budget_seconds)
         except StoreError as error:
@@ -260,10 +273,42 @@ class CertificationExpiryJob:
                 summary.candidate_count += len(page)
                 if not request.dry_run:
                     self._pause_page(page, scope, summary, outcomes, pool, deadline)
+                self._progress(summary, outcomes)
                 # A short page is the last one: page_size never exceeds the server's
                 # row cap, so it cannot be a page the server cut short.
                 if outcomes.out_of_time or len(page) < limit:
                     return
+
+    def _count_candidates(self, request: JobRequest, scope: RunScope) -> int | None:
+        """How many mentors this run will read, for the progress lines; None if the count fails."""
+        try:
+            total = self._with_retries(lambda: self.store.count_expired_active(scope.organization_ids))
+        except StoreError:
+            return None  # the progress lines then go without what is left; the run goes on
+        return total if request.max_mentors is None else min(total, request.max_mentors)
+
+    def _progress(self, summary: JobSummary, outcomes: _Outcomes) -> None:
+        """One line per page: how far the run has come, how fast, and what is left."""
+        elapsed = self.clock() - outcomes.started
+        rate = summary.candidate_count / elapsed if elapsed > 0 else 0.0
+        left: dict[str, int] = {}
+        if outcomes.expected is not None:
+            remaining = max(outcomes.expected - summary.candidate_count, 0)
+            left = {"remaining": remaining, "eta_s": round(remaining / rate) if rate else 0}
+        log_event(
+            self.logger,
+            logging.INFO,
+            "job.progress",
+            "certification expiry run in progress",
+            job_run_id=summary.job_run_id,
+            processed=summary.candidate_count,
+            paused=summary.paused_count,
+            skipped=summary.skipped_count,
+            errors=summary.error_count,
+            elapsed_ms=int(elapsed * 1000),
+            rate_per_s=round(rate, 1),
+            **left,
+        )
 
     def _pause_page(
         self,
@@ -297,7 +342,10 @@ class CertificationExpiryJob:
     ) -> None:
         if isinstance(outcome, _Paused):
             summary.paused_count += 1
-            summary.paused_mentor_ids.append(outcome.transition.mentor_id)
+            if len(summary.paused_mentor_ids) < RESPONSE_LIST_LIMIT:
+                summary.paused_mentor_ids.append(outcome.transition.mentor_id)
+            else:
+                summary.paused_mentor_ids_truncated = True
             outcomes.audit_pending.append(
                 AuditRow(
                     job_run_id=summary.job_run_id,
@@ -314,7 +362,10 @@ class CertificationExpiryJob:
             outcomes.out_of_time = True
         else:
             summary.error_count += 1
-            summary.errors.append(outcome)
+            if len(summary.errors) < RESPONSE_LIST_LIMIT:
+                summary.errors.append(outcome)
+            else:
+                summary.errors_truncated = True
 
     # --- one mentor -------------------------------------------------------------------
 

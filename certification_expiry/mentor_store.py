@@ -50,6 +50,9 @@ class MentorStore(Protocol):
     ) -> list[Candidate]:
         """The next page in (certification_expiry_date, id) order, strictly after `after`."""
 
+    def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
+        """How many expired active mentors there are now (in these organisations)."""
+
     def current(self, mentor_id: uuid.UUID) -> Candidate | None:
         """The mentor as it is now, if it is still expired and active."""
 

@@ -100,6 +100,12 @@ class ComplianceReport(BaseModel):
     window_hours: int
 
 
+# The response lists at most this many paused mentors and errors, so that a run
+# holds one page in memory whatever the number of mentors; the complete list of
+# pauses is the run's rows in certification_expiry_audit, and every error is logged.
+RESPONSE_LIST_LIMIT = 1000
+
+
 class JobSummary(BaseModel):
     """The response body, and the fields of the job.finished log line."""
 
@@ -111,5 +117,7 @@ class JobSummary(BaseModel):
     skipped_count: int = 0
     error_count: int = 0
     paused_mentor_ids: list[uuid.UUID] = Field(default_factory=list)
+    paused_mentor_ids_truncated: bool = False
     errors: list[MentorError] = Field(default_factory=list)
+    errors_truncated: bool = False
     duration_ms: int = 0

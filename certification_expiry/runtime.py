@@ -39,7 +39,7 @@ class Runtime:
         from .supabase_store import SupabaseMentorStore, build_client
 
         settings = Settings()
-        logger = configure_logging()
+        logger = configure_logging(log_format=settings.log_format)
         store = SupabaseMentorStore(build_client(settings))
         log_event(
             logger,

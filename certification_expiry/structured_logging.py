@@ -1,14 +1,19 @@
-"""JSON log lines for Cloud Logging, one object per line on stdout.
+"""Log lines on stdout: JSON for Cloud Logging, or one short readable line per event.
 
-google-cloud-logging's StructuredLogHandler writes `severity`, `message`, the
-trace of the current Flask request and the source location, and needs neither
-credentials nor network. Every line we write also carries a machine-readable
-`event` and its context as fields (log_events.py), never data mashed into the
-message; the shape is pinned by log_line.schema.json.
+`json`: google-cloud-logging's StructuredLogHandler writes `severity`, `message`,
+the trace of the current Flask request and the source location, and needs
+neither credentials nor network. Every line we write also carries a
+machine-readable `event` and its context as fields (log_events.py), never data
+mashed into the message; the shape is pinned by log_line.schema.json.
+
+`text`: the same records, for a person at a terminal: time, severity, event, the
+run id shortened, and the figures. LOG_FORMAT chooses; unset, it is `json` on
+Cloud Run (K_SERVICE set) or when stdout is not a terminal, `text` otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,6 +29,7 @@ from .log_events import LOGGER_NAME
 # sent is not a trace and is not copied into the logs.
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _CLOUD_TRACE = re.compile(r"([0-9a-f]{32})(?:/(\d{1,20}))?(?:;o=([01]))?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class RequestWithoutSecrets(logging.Filter):
@@ -67,14 +73,56 @@ def cloud_logging_handler(stream: IO[str]) -> StructuredLogHandler:
     return handler
 
 
-def configure_logging(stream: IO[str] | None = None) -> logging.Logger:
+class TextFormatter(logging.Formatter):
+    """`14:02:07 INFO    mentor.paused       run=6320c6b8 mentor_id=e0000000 history_id=2`."""
+
+    MAX_VALUE = 60
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = dict(getattr(record, "json_fields", {}))
+        event = fields.pop("event", record.getMessage())
+        run = fields.pop("job_run_id", None)
+        parts = [self.formatTime(record, "%H:%M:%S"), f"{record.levelname:<7}", f"{event:<19}"]
+        if run:
+            parts.append(f"run={str(run)[:8]}")
+        # Only what says something: no empty values, no flags that are off.
+        shown = {name: value for name, value in fields.items() if value not in (None, [], {}) and value is not False}
+        parts += [f"{name}={self._short(value)}" for name, value in shown.items()]
+        return " ".join(parts)
+
+    def _short(self, value: object) -> str:
+        if isinstance(value, str) and _UUID.fullmatch(value):
+            return value[:8]  # enough to tell apart at a glance; the JSON format has it whole
+        if isinstance(value, list) and len(value) > 3:
+            value = [*value[:3], f"+{len(value) - 3} more"]
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+        return text if len(text) <= self.MAX_VALUE else text[: self.MAX_VALUE - 1] + "…"
+
+
+class _OurHandler(logging.StreamHandler):
+    """Marks the text handler as ours, so that a second configure_logging replaces it."""
+
+
+def resolve_format(log_format: str | None, stream: IO[str]) -> str:
+    if log_format:
+        return log_format
+    return "json" if os.environ.get("K_SERVICE") or not stream.isatty() else "text"
+
+
+def configure_logging(stream: IO[str] | None = None, log_format: str | None = None) -> logging.Logger:
     """The job's logger, with its own handler so that functions-framework's
     reconfiguration of the root logger (LOG_EXECUTION_ID) cannot silence it."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
-        if isinstance(handler, StructuredLogHandler):  # ours from an earlier call; others stay
+        if isinstance(handler, StructuredLogHandler | _OurHandler):  # ours from an earlier call; others stay
             logger.removeHandler(handler)
-    logger.addHandler(cloud_logging_handler(stream or sys.stdout))
+    stream = stream or sys.stdout
+    if resolve_format(log_format, stream) == "text":
+        text = _OurHandler(stream)
+        text.setFormatter(TextFormatter())
+        logger.addHandler(text)
+    else:
+        logger.addHandler(cloud_logging_handler(stream))
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
-from postgrest import ReturnMethod
+from postgrest import CountMethod, ReturnMethod
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
@@ -137,6 +137,13 @@ class SupabaseMentorStore:
             )
         rows = _translated(lambda: query.execute().data)
         return [Candidate.model_validate(row) for row in rows]
+
+    def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
+        # HEAD with count=exact: the total from Content-Range, no rows.
+        query = self.client.table("expired_active_mentors").select("id", count=CountMethod.exact, head=True)
+        if organization_ids is not None:
+            query = query.in_("organization_id", [str(o) for o in organization_ids])
+        return int(_translated(lambda: query.execute().count) or 0)
 
     def current(self, mentor_id: uuid.UUID) -> Candidate | None:
         rows = _translated(lambda: self._candidates().eq("id", str(mentor_id)).execute().data)

@@ -30,7 +30,6 @@ def throwaway_cluster(
 ) -> Iterator[Cluster]:
     """A fresh cluster on a free port with the bootstrap and migrations applied."""
     base = Path(tempfile.mkdtemp(prefix="cert-expiry-pg-"))
-    base.chmod(0o755)  # the server runs as `postgres` when we are root
     cluster = Cluster(base / "data", free_port())
     try:
         cluster.init()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ def _running_as_root() -> bool:
     return os.geteuid() == 0
 
 
+def _let_the_server_user_pass(folder: Path) -> None:
+    """The server runs as SERVER_USER when we are root: every folder above its data
+    must let it pass (o+x), a clone in a private `mktemp -d` folder included."""
+    for parent in [folder, *folder.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
 @dataclass
 class Cluster:
     data_dir: Path
@@ -110,6 +120,7 @@ class Cluster:
             pwfile.write(PASSWORD)
         try:
             if _running_as_root():
+                _let_the_server_user_pass(self.data_dir.parent)
                 shutil.chown(self.data_dir, SERVER_USER, SERVER_USER)
                 shutil.chown(pwfile.name, SERVER_USER, SERVER_USER)
             self._run(

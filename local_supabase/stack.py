@@ -71,9 +71,6 @@ def _gateway_pid() -> int | None:
 
 def _start_database() -> None:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    # The server runs as `postgres` when we are root: it must reach its data folder.
-    for folder in (STATE_DIR.parent, STATE_DIR):
-        folder.chmod(0o755)
     fresh = not CLUSTER.is_initialised()
     if fresh:
         CLUSTER.init()

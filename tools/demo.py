@@ -2,8 +2,10 @@
 
 Expects `make stack` to have run (the Makefile does that first). Resets the demo
 data from supabase/seed.sql, serves main.py with the functions-framework CLI,
-POSTs to it with the secret key and Cloud Scheduler's headers, prints the
-summary, and shows which mentors are now paused.
+POSTs to it with the secret key and Cloud Scheduler's headers, prints its
+readable log (LOG_FORMAT=text) and the summary, and shows which mentors are now
+paused as the coordinator of the Oslo chapter sees them in
+certification_expiry_pauses, signed in with their own (ES256) session.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import sys
 import time
 
 import httpx
-import psycopg
+from supabase import ClientOptions, create_client
 
+from local_supabase.keys import user_access_token
 from local_supabase.postgres import free_port
-from local_supabase.stack import CLUSTER, ENV_FILE, reset_demo_data
+from local_supabase.stack import ENV_FILE, reset_demo_data, signing_key
+
+OSLO_COORDINATOR = "c0000000-0000-4000-8000-000000000001"
 
 # Supabase's current keys only: the secret key, and user tokens checked against the JWKS.
 FUNCTION_ENV = ("SUPABASE_URL", "SUPABASE_SECRET_KEY")
@@ -48,7 +53,7 @@ def main() -> int:
     print("Demo data loaded from supabase/seed.sql.\n")
 
     port = free_port()
-    environment = {**os.environ, **{name: stack[name] for name in FUNCTION_ENV}}
+    environment = {**os.environ, **{name: stack[name] for name in FUNCTION_ENV}, "LOG_FORMAT": "text"}
     server = subprocess.Popen(
         [sys.executable, "-m", "functions_framework", "--target", "certification_expiry_job", "--port", str(port)],
         env=environment,
@@ -70,18 +75,23 @@ def main() -> int:
 
     print(f"\nThe function answered HTTP {response.status_code}:")
     print(json.dumps(response.json(), indent=2))
-    with psycopg.connect(CLUSTER.dsn) as conn:
-        rows = conn.execute(
-            "select m.full_name, m.certification_expiry_date, h.reason, a.job_run_id is not null as audited"
-            " from public.peer_mentors m"
-            " join public.mentor_status_history h on h.mentor_id = m.id"
-            " left join public.certification_expiry_audit a on a.history_id = h.id"
-            " where m.status = 'paused' and h.new_status = 'paused'"
-            " order by m.full_name"
-        ).fetchall()
-    print("\nMentors now paused by the job (from the database):")
-    for name, expiry, reason, audited in rows:
-        print(f"  {name:<18} certification expired {expiry}  reason={reason}  audit row={'yes' if audited else 'no'}")
+
+    # What the Oslo chapter's coordinator sees from the admin interface: the
+    # publishable key, and their own session, signed as Supabase Auth signs it.
+    coordinator = create_client(stack["SUPABASE_URL"], stack["SUPABASE_PUBLISHABLE_KEY"], ClientOptions())
+    session = user_access_token(signing_key(), OSLO_COORDINATOR, issuer=f"{stack['SUPABASE_URL']}/auth/v1")
+    coordinator.postgrest.auth(session)
+    pauses = (
+        coordinator.table("certification_expiry_pauses")
+        .select("full_name, certification_expiry_date, paused_at, actor_id")
+        .order("full_name")
+        .execute()
+        .data
+    )
+    print("\nThe Oslo coordinator's view of the pauses (certification_expiry_pauses):")
+    for row in pauses:
+        actor = row["actor_id"] or "the nightly job"
+        print(f"  {row['full_name']:<18} certification expired {row['certification_expiry_date']}  paused by {actor}")
     print("\nThe local stack is still running; stop it with `make stack-down`.")
     return 0 if response.status_code == 200 else 1
 

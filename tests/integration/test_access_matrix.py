@@ -67,7 +67,7 @@ def world(stack) -> World:
 
 def visible(world: World, actor: str, relation: str) -> set[str] | int:
     """Which of the matrix's mentors the actor sees in a mentor-keyed relation."""
-    key = "mentor_id" if relation == "mentor_status_history" else "id"
+    key = "mentor_id" if relation in ("mentor_status_history", "certification_expiry_audit") else "id"
     ids = ",".join(world.mentors.values())
     response = world.request(actor, "GET", f"{relation}?select={key}&{key}=in.({ids})")
     if response.status_code != 200:
@@ -105,7 +105,6 @@ def test_coordinator_memberships_are_read_only_by_their_user_and_the_service(wor
             assert rows[0]["user_id"] == str(world.users[actor])
 
 
-@pytest.mark.parametrize("relation", ["certification_expiry_runs", "certification_expiry_audit"])
 @pytest.mark.parametrize(
     ("actor", "status"),
     [
@@ -117,8 +116,8 @@ def test_coordinator_memberships_are_read_only_by_their_user_and_the_service(wor
         ("service", 200),
     ],
 )
-def test_the_job_tables_are_the_service_roles_alone(world, relation, actor, status):
-    assert world.request(actor, "GET", f"{relation}?select=*&limit=1").status_code == status
+def test_the_run_table_is_the_service_roles_alone(world, actor, status):
+    assert world.request(actor, "GET", "certification_expiry_runs?select=*&limit=1").status_code == status
 
 
 WRITES = [
@@ -135,6 +134,18 @@ WRITES = [
         {"id": "{new}", "trigger": "manual", "lease_expires_at": "2000-01-01"},
     ),
     ("write through the view", "PATCH", "expired_active_mentors?id=eq.{own}", {"full_name": "x"}),
+    (
+        "forge an audit row",
+        "POST",
+        "certification_expiry_audit",
+        {
+            "job_run_id": "{new}",
+            "mentor_id": "{own}",
+            "old_status": "active",
+            "new_status": "paused",
+            "history_id": "1",
+        },
+    ),
 ]
 
 
@@ -211,3 +222,64 @@ def test_the_listing_is_for_signed_in_users_and_the_service_role_under_their_pol
 @pytest.mark.parametrize("actor", ACTORS)
 def test_the_listing_never_shows_an_expired_mentor_to_anyone(world, actor):
     assert visible(world, actor, "listed_peer_mentors") in (set(), 401)
+
+
+@pytest.fixture(scope="module")
+def pauses(world) -> uuid.UUID:
+    """Each matrix mentor paused once by a run of the job, audited, and active again;
+    the colleague's pause by a coordinator's manual run. Returns that run's id."""
+    system_run, manual_run = uuid.uuid4(), uuid.uuid4()
+    coordinator = world.users["coordinator"]
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        for run, actor in ((system_run, None), (manual_run, coordinator)):
+            conn.execute(
+                "insert into public.certification_expiry_runs (id, trigger, actor_id, status, finished_at,"
+                " lease_expires_at) values (%s, 'manual', %s, 'succeeded', now(), now())",
+                (run, actor),
+            )
+        for label, mentor in world.mentors.items():
+            run, actor = (manual_run, coordinator) if label == "colleague" else (system_run, None)
+            transition = conn.execute(
+                "select public.update_mentor_status(%s, 'paused', %s)", (mentor, actor)
+            ).fetchone()[0]
+            conn.execute(
+                "insert into public.certification_expiry_audit"
+                " (job_run_id, mentor_id, certification_expiry_date, old_status, new_status, history_id)"
+                " values (%s, %s, current_date - 10, 'active', 'paused', %s)",
+                (run, mentor, transition["history_id"]),
+            )
+            conn.execute("select public.update_mentor_status(%s, 'active')", (mentor,))
+    return manual_run
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_audit_rows_are_read_as_their_mentors_are(world, pauses, actor):
+    expected = {"anon": 401, "mentor": {"own"}, "other_mentor": {"colleague"}, "coordinator": HOME}
+    expected |= {"other_coordinator": {"away"}, "service": ALL}
+    assert visible(world, actor, "certification_expiry_audit") == expected[actor]
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_the_pauses_are_seen_as_their_mentors_are(world, pauses, actor):
+    expected = {"anon": 401, "mentor": {"own"}, "other_mentor": {"colleague"}, "coordinator": HOME}
+    expected |= {"other_coordinator": {"away"}, "service": ALL}
+    response = world.request(actor, "GET", f"certification_expiry_pauses?select=*&job_run_id=neq.{uuid.uuid4()}")
+    if response.status_code != 200:
+        assert response.status_code == expected[actor]
+        return
+    rows = [row for row in response.json() if row["mentor_id"] in world.mentors.values()]
+    assert {label for label, mentor in world.mentors.items() if mentor in {r["mentor_id"] for r in rows}} == expected[
+        actor
+    ]
+    for row in rows:  # the coordinator's manual run names the coordinator as actor
+        manual = row["job_run_id"] == str(pauses)
+        assert row["actor_id"] == (str(world.users["coordinator"]) if manual else None)
+        assert set(row) == {
+            "mentor_id",
+            "organization_id",
+            "full_name",
+            "certification_expiry_date",
+            "paused_at",
+            "job_run_id",
+            "actor_id",
+        }

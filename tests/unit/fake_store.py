@@ -79,6 +79,13 @@ class FakeStore:
             rows = [m for m in rows if (m.expiry, str(m.id)) > (after.certification_expiry_date, str(after.id))]
         return [self._candidate(m) for m in rows[:limit]]
 
+    def count_expired_active(self, organization_ids) -> int:
+        return sum(
+            1
+            for m in self.mentors.values()
+            if self._expired_active(m) and (organization_ids is None or m.organization_id in organization_ids)
+        )
+
     def current(self, mentor_id) -> Candidate | None:
         mentor = self.mentors.get(mentor_id)
         return self._candidate(mentor) if mentor and self._expired_active(mentor) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from certification_expiry.errors import LeaseHeldError
 from certification_expiry.job import CertificationExpiryJob, RunScope, request_id_for
 from certification_expiry.mentor_store import StoreError, StoreErrorKind
 from certification_expiry.models import JobRequest, RunStatus, Trigger
-from certification_expiry.structured_logging import configure_logging
+from certification_expiry.structured_logging import configure_logging, resolve_format
 
 from .fake_store import TODAY, FakeMentor, FakeStore, transient
 
@@ -299,3 +300,86 @@ def test_log_lines_follow_the_schema(logger, log_stream):
 def test_the_schema_rejects_a_line_without_its_context():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"severity": "INFO", "message": "m", "event": "mentor.paused"}, SCHEMA)
+
+
+# --- what the operator reads ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mentors", "truncated"), [(1000, False), (1001, True)])
+def test_the_response_lists_at_most_a_thousand_paused_mentors(logger, mentors, truncated):
+    store = FakeStore()
+    store.add(mentors)
+    summary = make_job(store, logger, job_page_size=500, job_audit_chunk_size=500).run(JobRequest(), SCHEDULED)
+    assert summary.paused_count == mentors
+    assert len(summary.paused_mentor_ids) == 1000
+    assert summary.paused_mentor_ids_truncated is truncated
+    assert len(store.audit) == mentors  # the complete list is the run's audit rows
+
+
+def test_a_progress_line_after_every_page_says_how_far_and_what_is_left(logger, log_stream):
+    store = FakeStore()
+    store.add(23)
+    clock = FakeClock()
+    store_page = store.expired_active_mentors
+
+    def slow_page(*args, **kwargs):
+        clock.now += 0.5  # each page takes half a second
+        return store_page(*args, **kwargs)
+
+    store.expired_active_mentors = slow_page
+    make_job(store, logger, clock=clock).run(JobRequest(), SCHEDULED)
+    progress = [line for line in our_log_lines(log_stream) if line["event"] == "job.progress"]
+    assert [line["processed"] for line in progress] == [7, 14, 21, 23]
+    assert [line["remaining"] for line in progress] == [16, 9, 2, 0]
+    assert [line["paused"] for line in progress] == [7, 14, 21, 23]
+    assert [line["elapsed_ms"] for line in progress] == [500, 1000, 1500, 2000]
+    assert progress[0]["rate_per_s"] == 14.0
+    assert progress[0]["eta_s"] == 1  # 16 left at 14 a second
+    for line in progress:
+        assert {"skipped", "errors"} <= set(line)
+        jsonschema.validate(line, SCHEMA)
+
+
+TEXT_LINE = re.compile(r"\d\d:\d\d:\d\d (INFO|WARNING|ERROR) +[a-z]+\.[a-z]+ +run=[0-9a-f]{8}( [a-z_]+=\S+)*")
+
+
+def test_the_text_format_is_one_short_line_per_event_from_the_same_calls(log_stream):
+    store = FakeStore()
+    store.add(9)
+    make_job(store, configure_logging(log_stream, "text")).run(JobRequest(), SCHEDULED)
+    lines = log_stream.getvalue().splitlines()
+    events = [line.split()[2] for line in lines]
+    assert events.count("mentor.paused") == 9
+    assert events[0] == "job.started"
+    assert events[-1] == "job.finished"
+    assert "job.progress" in events
+    for line in lines:
+        assert TEXT_LINE.fullmatch(line), line
+        assert len(line) < 200, line
+        assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", line), "ids are cut to 8 characters"
+    assert "paused_count=9" in lines[-1]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("log_format", "stream", "k_service", "expected"),
+    [
+        (None, Terminal(), None, "text"),
+        (None, io.StringIO(), None, "json"),  # not a terminal: piped, or a log collector
+        (None, Terminal(), "certification-expiry-job", "json"),  # on Cloud Run
+        ("json", Terminal(), None, "json"),
+        ("text", io.StringIO(), "certification-expiry-job", "text"),
+    ],
+)
+def test_the_log_format_follows_log_format_then_cloud_run_then_the_terminal(
+    monkeypatch, log_format, stream, k_service, expected
+):
+    if k_service:
+        monkeypatch.setenv("K_SERVICE", k_service)
+    else:
+        monkeypatch.delenv("K_SERVICE", raising=False)
+    assert resolve_format(log_format, stream) == expected
