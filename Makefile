@@ -44,6 +44,13 @@ stack: setup
 stack-down: $(VENV)/.installed
 	$(PYTHON) -m local_supabase.stack down
 
+.PHONY: verify-deployment
+
+## A deployment checked end to end: the local one by default, a deployed one with
+## FUNCTION_URL, COMPLIANCE_URL, SUPABASE_SECRET_KEY (and SUPABASE_DB_URL) set.
+verify-deployment: setup
+	$(PYTHON) -m tools.verify_deployment
+
 .PHONY: bench
 
 ## The benchmarks: print their figures and write bench/results.json.

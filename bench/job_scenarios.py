@@ -153,32 +153,40 @@ def concurrency_sweep(stack: BenchStack, sizes: Sizes) -> None:
 
 
 def _peak_rss_child(url: str, count: int, queue: multiprocessing.Queue) -> None:
+    cpu_before = time.process_time()
     summary, _ = run_job(url)
     response = json.dumps(summary.model_dump(mode="json"))  # the HTTP answer is part of the cost
-    queue.put((summary.paused_count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(response)))
+    cpu_seconds = time.process_time() - cpu_before  # every thread of this process: the job's own CPU
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put((summary.paused_count, usage.ru_maxrss, len(response), cpu_seconds))
 
 
 def memory(stack: BenchStack, sizes: Sizes) -> None:
-    """Peak RSS of a fresh process running the job, at a small and a large run."""
+    """Peak RSS of a fresh process running the job, at a small and a large run, and its
+    CPU time per mentor (what a function's CPU allotment must serve)."""
     context = multiprocessing.get_context("spawn")
     peaks: dict[int, float] = {}
     sizes_of_response: dict[int, int] = {}
+    cpu_ms_per_mentor: dict[int, float] = {}
     for count in (sizes.memory_small, sizes.memory_large):
         seed_expired(stack.cluster.dsn, count)
         queue = context.Queue()
         child = context.Process(target=_peak_rss_child, args=(stack.url, count, queue))
         child.start()
-        paused, peak_kib, response_bytes = queue.get(timeout=1800)
+        paused, peak_kib, response_bytes, cpu_seconds = queue.get(timeout=1800)
         child.join()
         assert paused == count
         peaks[count] = peak_kib / 1024
         sizes_of_response[count] = response_bytes
+        cpu_ms_per_mentor[count] = cpu_seconds / count * 1000
     growth = peaks[sizes.memory_large] - peaks[sizes.memory_small]
     record(
         "memory",
         {
             **{f"peak_rss_mib_at_{c}": round(p, 1) for c, p in peaks.items()},
             **{f"response_bytes_at_{c}": b for c, b in sizes_of_response.items()},
+            # The input of the README's sizing table: CPU-seconds per mentor, at the large run.
+            f"cpu_ms_per_mentor_at_{sizes.memory_large}": round(cpu_ms_per_mentor[sizes.memory_large], 3),
             "growth_mib": round(growth, 1),
         },
         target=f"growth from {sizes.memory_small} to {sizes.memory_large} mentors <= 25 MiB",

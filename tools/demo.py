@@ -11,9 +11,6 @@ certification_expiry_pauses, signed in with their own (ES256) session.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import time
 
@@ -21,8 +18,8 @@ import httpx
 from supabase import ClientOptions, create_client
 
 from local_supabase.keys import user_access_token
-from local_supabase.postgres import free_port
 from local_supabase.stack import ENV_FILE, reset_demo_data, signing_key
+from tools.local_function import served_function
 
 OSLO_COORDINATOR = "c0000000-0000-4000-8000-000000000001"
 
@@ -35,33 +32,15 @@ def read_env_file() -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("functions-framework exited before serving")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("functions-framework did not start listening")
-
-
 def main() -> int:
     stack = read_env_file()
     reset_demo_data()
     print("Demo data loaded from supabase/seed.sql.\n")
 
-    port = free_port()
-    environment = {**os.environ, **{name: stack[name] for name in FUNCTION_ENV}, "LOG_FORMAT": "text"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--target", "certification_expiry_job", "--port", str(port)],
-        env=environment,
-    )
-    try:
-        wait_for_port(port, server)
+    environment = {**{name: stack[name] for name in FUNCTION_ENV}, "LOG_FORMAT": "text"}
+    with served_function("certification_expiry_job", environment) as url:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/",
+            url,
             headers={
                 "Authorization": f"Bearer {stack['SUPABASE_SECRET_KEY']}",
                 "X-CloudScheduler-JobName": "certification-expiry-nightly",
@@ -69,9 +48,6 @@ def main() -> int:
             },
             timeout=120,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
     print(f"\nThe function answered HTTP {response.status_code}:")
     print(json.dumps(response.json(), indent=2))

@@ -52,3 +52,4 @@ def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
     for view in ("listed_peer_mentors", "certification_expiry_pauses"):
         assert isinstance(figures["database_scale"][f"{view}_plan_uses_index_at_20000"], bool)
     assert figures["auth_cost"]["certificate_fetches"] == 1
+    assert 0 < figures["memory"]["cpu_ms_per_mentor_at_1000"] < 100  # the sizing table's input
