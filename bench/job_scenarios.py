@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 
 import psycopg
@@ -25,6 +26,7 @@ from bench.harness import BenchStack, bench_stack, job_settings, run_job, seed_e
 from bench.results import record
 from local_supabase.ephemeral import throwaway_cluster
 from local_supabase.postgres import PROJECT_ROOT
+from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_params
 
 LATENCY_MS = 20
 
@@ -328,6 +330,60 @@ def database_scale(sizes: Sizes) -> None:
     )
 
 
+def _read_as(conn: psycopg.Connection, user: str, query: str) -> tuple[float, str]:
+    """Median milliseconds of `query` run as this signed-in user, as PostgREST runs it, and its plan."""
+    claims = {"role": "authenticated", "sub": user}
+    timings = []
+    for _ in range(30):
+        with conn.transaction(force_rollback=True):
+            conn.execute(REQUEST_CONTEXT_SQL, request_context_params("authenticated", claims))
+            started = time.perf_counter()
+            conn.execute(query).fetchall()
+            timings.append(time.perf_counter() - started)
+    with conn.transaction(force_rollback=True):
+        conn.execute(REQUEST_CONTEXT_SQL, request_context_params("authenticated", claims))
+        plan = "\n".join(row[0] for row in conn.execute("explain " + query))
+    return statistics.median(timings) * 1000, plan
+
+
+def rls_scale(sizes: Sizes) -> None:
+    """A coordinator's read of their organisation's 100 mentors, and a mentor's read of
+    their own row, through row level security, at a small and a large table."""
+    organization, coordinator, mentor = uuid.uuid4(), str(uuid.uuid4()), str(uuid.uuid4())
+    reads = {
+        "coordinator": (coordinator, "select id, full_name from public.peer_mentors"),
+        "mentor": (mentor, "select id, full_name, status from public.peer_mentors"),
+    }
+    results: dict[int, dict[str, tuple[float, str]]] = {}
+    with throwaway_cluster() as cluster, psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute("insert into auth.users (id) values (%s), (%s)", (coordinator, mentor))
+        conn.execute("insert into public.organization_coordinators values (%s, %s)", (organization, coordinator))
+        for total in (sizes.scale_small, sizes.scale_large):
+            conn.execute("truncate public.peer_mentors cascade")
+            conn.execute(
+                "insert into public.peer_mentors (organization_id, user_id, status)"
+                " select case when n <= 100 then %s else gen_random_uuid() end,"
+                "   case when n = 1 then %s::uuid end, 'active' from generate_series(1, %s) n",
+                (organization, mentor, total),
+            )
+            conn.execute("vacuum analyze public.peer_mentors")
+            results[total] = {who: _read_as(conn, user, query) for who, (user, query) in reads.items()}
+    figures: dict[str, object] = {}
+    met = True
+    for who in reads:
+        (small_ms, _), (large_ms, plan) = results[sizes.scale_small][who], results[sizes.scale_large][who]
+        ratio = large_ms / small_ms
+        indexed = "Index" in plan and "Seq Scan on peer_mentors" not in plan
+        figures |= {
+            f"{who}_ms_at_{sizes.scale_small}": round(small_ms, 3),
+            f"{who}_ms_at_{sizes.scale_large}": round(large_ms, 3),
+            f"{who}_ratio": round(ratio, 2),
+            f"{who}_plan_uses_index": indexed,
+        }
+        met = met and ratio <= 3 and indexed
+    record("rls_scale", figures, target="each read's ratio <= 3, its plan by index", met=met)
+
+
 def run_all(sizes: Sizes) -> None:
     with bench_stack() as stack:
         limit(stack, sizes)
@@ -336,3 +392,4 @@ def run_all(sizes: Sizes) -> None:
         memory(stack, sizes)
     cold_start(sizes)
     database_scale(sizes)
+    rls_scale(sizes)

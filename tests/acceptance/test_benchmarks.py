@@ -22,6 +22,7 @@ SCENARIOS = {
     "cold_start": "ratio",
     "database_scale": "ratio",
     "auth_cost": "oidc_warm_cache_ms",
+    "rls_scale": "coordinator_ratio",
 }
 
 

@@ -49,10 +49,12 @@ def test_a_coordinator_reads_its_organisation(db, two_organisations, table):
 
 
 @pytest.mark.parametrize("table", ["peer_mentors", "mentor_status_history"])
-def test_anon_reads_nothing_and_service_role_everything(db, two_organisations, table):
+def test_anon_may_not_even_ask_and_service_role_reads_everything(db, two_organisations, table):
     w = two_organisations
     ids = [w["own"], w["colleague"], w["elsewhere"]]
-    assert visible(db, {"role": "anon"}, table, ids) == set()
+    # No grant at all, not just no rows: pg_graphql would otherwise show anon the table.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        visible(db, {"role": "anon"}, table, ids)
     assert visible(db, {"role": "service_role"}, table, ids) == set(ids)
 
 

@@ -309,7 +309,8 @@ def test_jwt_cases(stack, db):
     def get(**headers: str) -> httpx.Response:
         return httpx.get(path, headers=headers)
 
-    assert get().json() == []  # no token: the anon role, which RLS shows nothing
+    # No token: the anon role, which has no grant on the table (42501 as anon: 401).
+    assert (get().status_code, get().json()["code"]) == (401, "42501")
     assert get(apikey=stack.secret_key).json() == [{"id": mentor}]  # apikey alone is enough
     assert get(Authorization=f"Bearer {stack.secret_key}").json() == [{"id": mentor}]
 
