@@ -76,3 +76,9 @@ alter default privileges for role postgres in schema public
   grant all on sequences to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public
   grant all on functions to anon, authenticated, service_role;
+
+-- Supabase keeps extensions out of `public` (lint 0014), in a schema of their own
+-- on every role's search path; pgTAP lives there when `supabase test db` runs.
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+alter role postgres set search_path = "$user", public, extensions;
