@@ -20,8 +20,11 @@ from certification_expiry.models import JobRequest, JobSummary, Trigger
 from certification_expiry.structured_logging import configure_logging
 from certification_expiry.supabase_store import SupabaseMentorStore, build_client
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
-from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, api_key
+from local_supabase.keys import DEFAULT_JWT_SECRET, SECRET_KEY, SigningKey, api_key
 from local_supabase.postgres import Cluster, free_port
+
+# The gateway's admin endpoints take the secret key.
+ADMIN = {"apikey": SECRET_KEY}
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,13 @@ class BenchStack:
     url: str
 
     def faults(self, **settings: object) -> None:
-        httpx.put(f"{self.url}/_gateway/faults", json=settings).raise_for_status()
+        httpx.put(f"{self.url}/_gateway/faults", json=settings, headers=ADMIN).raise_for_status()
 
     def reset_request_count(self) -> None:
-        httpx.delete(f"{self.url}/_gateway/stats").raise_for_status()
+        httpx.delete(f"{self.url}/_gateway/stats", headers=ADMIN).raise_for_status()
 
     def request_count(self) -> int:
-        return httpx.get(f"{self.url}/_gateway/stats").json()["total"]
+        return httpx.get(f"{self.url}/_gateway/stats", headers=ADMIN).json()["total"]
 
 
 @contextlib.contextmanager

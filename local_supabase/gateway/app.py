@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import lru_cache
@@ -31,10 +32,25 @@ from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_
 from .errors import GatewayError
 from .faults import Faults, FaultSettings
 from .jwt_auth import Caller, Keys
-from .query import order_clause, parse_conditions, requested_range, select_list, where_clause
+from .query import (
+    Filter,
+    Logic,
+    columns_of,
+    order_clause,
+    order_columns,
+    parse_conditions,
+    requested_range,
+    select_columns,
+    select_list,
+    where_clause,
+)
 from .schema_cache import Function, Relation, SchemaCache
 
 JSON_TYPE = "application/json; charset=utf-8"
+# `.single()` / `.maybe_single()` ask for one object instead of an array.
+SINGLE_OBJECT = "application/vnd.pgrst.object+json"
+EXPOSED_SCHEMAS = ("public",)
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class GatewaySettings(BaseSettings):
@@ -132,6 +148,39 @@ def _as_parameter(value: Any) -> str | None:
     return str(value)
 
 
+def _rows_source(call: sql.Composable, source: sql.Composable, names: list[str]) -> sql.Composable:
+    """` from json_to_record(…) as _(…), lateral public.f(…) _r`: the rows of a set-returning call."""
+    return source + sql.SQL(", lateral {} _r").format(call) if names else sql.SQL(" from {} _r").format(call)
+
+
+@lru_cache(maxsize=256)
+def _rpc_rows_query(function: Function, given: frozenset[str]) -> str:
+    """`select _r.* from …`: a set-returning function's rows, as a subquery to filter."""
+    names = [name for name in function.arguments if name in given]
+    call, source = _call_and_source(function, names)
+    return (sql.SQL("select _r.*") + _rows_source(call, source, names)).as_string()
+
+
+def _call_and_source(function: Function, names: list[str]) -> tuple[sql.Composable, sql.Composable]:
+    """The call with named arguments, and the json_to_record that types them (empty without any)."""
+    call = sql.SQL("{}({})").format(
+        sql.Identifier("public", function.name),
+        sql.SQL(", ").join(sql.SQL("{} := _.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names),
+    )
+    if not names:
+        return call, sql.SQL("")
+    source = sql.SQL(" from json_to_record({}::json) as _({})").format(
+        sql.Placeholder(),
+        sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(function.arguments[n])) for n in names),
+    )
+    return call, source
+
+
+def _written_range(count: int) -> str:
+    """Content-Range of a write or a function's rows: `0-(n-1)/n`, or `*/0` for none."""
+    return f"0-{count - 1}/{count}" if count else "*/0"
+
+
 @lru_cache(maxsize=256)
 def _rpc_statement(function: Function, given: frozenset[str]) -> str:
     """`select public.f(a := _.a, …) from json_to_record($1) as _(a type, …)`.
@@ -141,21 +190,11 @@ def _rpc_statement(function: Function, given: frozenset[str]) -> str:
     string once: composing it again on every call cost more than running it.
     """
     names = [name for name in function.arguments if name in given]
-    call = sql.SQL("{}({})").format(
-        sql.Identifier("public", function.name),
-        sql.SQL(", ").join(sql.SQL("{} := _.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names),
-    )
-    source = sql.SQL(" from json_to_record({}::json) as _({})").format(
-        sql.Placeholder(),
-        sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(function.arguments[n])) for n in names),
-    )
-    if not names:
-        source = sql.SQL("")
+    call, source = _call_and_source(function, names)
     if function.returns_void:
         statement = sql.SQL("select {}").format(call) + source
     elif function.returns_set:
-        lateral = sql.SQL(", lateral {} _r").format(call) if names else sql.SQL(" from {} _r").format(call)
-        statement = sql.SQL("select coalesce(json_agg(_r), '[]')::text") + source + lateral
+        statement = sql.SQL("select coalesce(json_agg(_r), '[]')::text") + _rows_source(call, source, names)
     else:
         statement = sql.SQL("select to_json({})::text").format(call) + source
     return statement.as_string()
@@ -266,27 +305,85 @@ class Gateway:
             arguments = dict(request.query_params)
             raw = json.dumps(arguments)
         function = await self.function(request.path_params["function"], set(arguments))
+        params: list[object] = [raw] if arguments else []
+        counted = _prefer(request).get("count") in ("exact", "planned", "estimated")
+        if request.method == "POST" and function.returns_set and (request.query_params or counted):
+            return await self._rpc_rows(request, caller, function, frozenset(arguments), params)
         statement = _rpc_statement(function, frozenset(arguments))
-        params = (raw,) if arguments else ()
         row = await self.run(request, caller, statement, params, read_only=request.method == "GET")
         if function.returns_void:
             return Response(status_code=204)
         return Response(row[0] if row and row[0] is not None else "null", media_type=JSON_TYPE)
 
+    async def _rpc_rows(
+        self, request: Request, caller: Caller, function: Function, given: frozenset[str], params: list[object]
+    ) -> Response:
+        """A set-returning function's rows, filtered, ordered and paged by the query
+        string as a table's would be, with Content-Range when a count is asked for."""
+        query = request.query_params
+        conditions = parse_conditions(query.multi_items())
+        # The function's columns are not in the schema cache: a name that is not an
+        # identifier cannot be one of them, and must not reach the statement.
+        for column in columns_of(conditions) | select_columns(query.get("select")) | order_columns(query.get("order")):
+            if not IDENTIFIER.fullmatch(column):
+                raise GatewayError(400, "42703", f"column {column} does not exist")
+        offset, limit = requested_range(
+            query.get("limit"), query.get("offset"), request.headers.get("range"), self.settings.max_rows
+        )
+        statement = sql.SQL(
+            "select coalesce(json_agg(to_jsonb(_f) - '_total'), '[]')::text, count(*), max(_total)"
+            " from (select {}, count(*) over () as _total from ({}) _rows{}{} limit {} offset {}) _f"
+        ).format(
+            select_list(query.get("select")),
+            sql.SQL(_rpc_rows_query(function, given)),
+            where_clause(conditions, params),
+            order_clause(query.get("order")),
+            limit,
+            offset,
+        )
+        body, returned, total = await self.run(request, caller, statement, params)
+        headers = {}
+        if _prefer(request).get("count") in ("exact", "planned", "estimated"):
+            total = total or 0
+            headers["Content-Range"] = f"{offset}-{offset + returned - 1}/{total}" if returned else f"*/{total}"
+        return Response(body, media_type=JSON_TYPE, headers=headers)
+
     # --- /rest/v1/{relation} ---------------------------------------------------------------
+
+    @staticmethod
+    def check_profile(request: Request) -> None:
+        """Accept-Profile (reads) and Content-Profile (writes) name the schema; only public is served."""
+        header = "content-profile" if request.method in ("POST", "PATCH", "PUT", "DELETE") else "accept-profile"
+        schema = request.headers.get(header)
+        if schema is not None and schema not in EXPOSED_SCHEMAS:
+            raise GatewayError(
+                406, "PGRST106", f"The schema must be one of the following: {', '.join(EXPOSED_SCHEMAS)}"
+            )
+
+    @staticmethod
+    def _check_read_columns(relation: Relation, named: set[str]) -> None:
+        """A column the relation does not have is PostgREST's 42703; checked before any
+        SQL is built, so no name a caller sends ever reaches a statement unchecked."""
+        for column in sorted(named - set(relation.columns)):
+            raise GatewayError(400, "42703", f"column {relation.name}.{column} does not exist")
 
     async def read(self, request: Request) -> Response:
         caller = self.caller(request)
         relation = await self.relation(request.path_params["relation"])
         query = request.query_params
+        conditions = parse_conditions(query.multi_items())
+        self._check_read_columns(
+            relation, columns_of(conditions) | select_columns(query.get("select")) | order_columns(query.get("order"))
+        )
         offset, limit = requested_range(
             query.get("limit"), query.get("offset"), request.headers.get("range"), self.settings.max_rows
         )
         params: list[object] = []
-        where = where_clause(parse_conditions(query.multi_items()), params)
+        where = where_clause(conditions, params)
         table = sql.Identifier("public", relation.name)
         total_sql = sql.SQL("null::bigint")
-        if _prefer(request).get("count") == "exact":
+        # planned and estimated are exact here: the figure is the true count, never `*`.
+        if _prefer(request).get("count") in ("exact", "planned", "estimated"):
             total_sql = sql.SQL("(select count(*) from {}{})").format(table, where)
             params = params * 2  # the count repeats the filter's placeholders
         statement = sql.SQL(
@@ -299,11 +396,26 @@ class Gateway:
         content_range = f"{offset}-{offset + returned - 1}/{shown}" if returned else f"*/{shown}"
         status = 200
         if total is not None and offset > total:
-            status = 416
-        elif total is not None and returned < total:
+            raise GatewayError(
+                416,
+                "PGRST103",
+                "Requested range not satisfiable",
+                f"An offset of {offset} was requested, but there are only {total} rows.",
+            )
+        if total is not None and returned < total:
             status = 206
+        if SINGLE_OBJECT in request.headers.get("accept", ""):
+            if returned != 1:
+                raise GatewayError(
+                    406,
+                    "PGRST116",
+                    "Cannot coerce the result to a single JSON object",
+                    f"The result contains {returned} rows",
+                )
+            body, status = json.dumps(json.loads(body)[0]), 200
         body = "" if request.method == "HEAD" else body
-        return Response(body, status_code=status, media_type=JSON_TYPE, headers={"Content-Range": content_range})
+        media_type = SINGLE_OBJECT if SINGLE_OBJECT in request.headers.get("accept", "") else JSON_TYPE
+        return Response(body, status_code=status, media_type=media_type, headers={"Content-Range": content_range})
 
     async def insert(self, request: Request) -> Response:
         caller = self.caller(request)
@@ -335,7 +447,7 @@ class Gateway:
             sql.SQL(", ").join(values),
         )
         statement += self._on_conflict(request, relation, columns, prefer.get("resolution"))
-        return await self._write(request, caller, statement, params, prefer, success_status=201)
+        return await self._write(request, caller, relation, statement, params, success_status=201)
 
     async def update(self, request: Request) -> Response:
         caller = self.caller(request)
@@ -350,17 +462,27 @@ class Gateway:
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in changes
         )
-        where = where_clause(parse_conditions(request.query_params.multi_items()), params)
+        where = where_clause(self._write_conditions(request, relation, "UPDATE"), params)
         statement = sql.SQL("update {} set {}{}").format(sql.Identifier("public", relation.name), assignments, where)
-        return await self._write(request, caller, statement, params, _prefer(request), success_status=200)
+        return await self._write(request, caller, relation, statement, params, success_status=200)
 
     async def delete(self, request: Request) -> Response:
         caller = self.caller(request)
         relation = await self.relation(request.path_params["relation"])
         params: list[object] = []
-        where = where_clause(parse_conditions(request.query_params.multi_items()), params)
+        where = where_clause(self._write_conditions(request, relation, "DELETE"), params)
         statement = sql.SQL("delete from {}{}").format(sql.Identifier("public", relation.name), where)
-        return await self._write(request, caller, statement, params, _prefer(request), success_status=200)
+        return await self._write(request, caller, relation, statement, params, success_status=200)
+
+    def _write_conditions(self, request: Request, relation: Relation, verb: str) -> list[Filter | Logic]:
+        """The filters of a PATCH or DELETE; none at all is refused, as Supabase's API
+        refuses it (pg-safeupdate, loaded for API requests; not packaged for Debian,
+        so enforced here with its code and message)."""
+        conditions = parse_conditions(request.query_params.multi_items())
+        if not conditions:
+            raise GatewayError(400, "21000", f"{verb} requires a WHERE clause")
+        self._check_read_columns(relation, columns_of(conditions))
+        return conditions
 
     def _columns(self, request: Request, relation: Relation, rows: list[dict[str, Any]]) -> list[str]:
         """`?columns=` when given (supabase-py sends it), else every key of the payload."""
@@ -400,21 +522,28 @@ class Gateway:
         self,
         request: Request,
         caller: Caller,
+        relation: Relation,
         statement: sql.Composable,
         params: list[object],
-        prefer: dict[str, str],
         success_status: int,
     ) -> Response:
+        """Run a write; `return=representation` answers the rows (`select=` picks their
+        columns) and `count=…` the number written in Content-Range, as PostgREST does."""
+        prefer = _prefer(request)
         representation = prefer.get("return") == "representation"
-        if representation:
-            statement = sql.SQL("with _w as ({} returning *) select coalesce(json_agg(_w), '[]')::text from _w").format(
-                statement
-            )
-
+        counted = prefer.get("count") in ("exact", "planned", "estimated")
+        select = request.query_params.get("select")
+        self._check_read_columns(relation, select_columns(select))
+        if representation or counted:
+            statement = sql.SQL(
+                "with _w as ({} returning *)"
+                " select coalesce(json_agg(_s), '[]')::text, count(*) from (select {} from _w) _s"
+            ).format(statement, select_list(select))
         row = await self.run(request, caller, statement, params)
+        headers = {"Content-Range": _written_range(row[1])} if counted else {}
         if representation:
-            return Response(row[0], status_code=success_status, media_type=JSON_TYPE)
-        return Response(status_code=201 if success_status == 201 else 204)
+            return Response(row[0], status_code=success_status, media_type=JSON_TYPE, headers=headers)
+        return Response(status_code=201 if success_status == 201 else 204, headers=headers)
 
     # --- /auth/v1: what Supabase Auth publishes ------------------------------------------
 
@@ -422,7 +551,15 @@ class Gateway:
         """The public keys user sessions are signed with, as Supabase Auth publishes them."""
         return JSONResponse(self.settings.jwks)
 
+    def _require_service_role(self, request: Request) -> None:
+        """The admin endpoints take down or reveal the API: the secret key only."""
+        caller = self.caller(request)
+        if caller.role != "service_role":
+            status = 403 if caller.authenticated else 401
+            raise GatewayError(status, "42501", "the gateway's admin endpoints take the service role's key")
+
     async def faults_endpoint(self, request: Request) -> Response:
+        self._require_service_role(request)
         if request.method == "PUT":
             try:
                 self.faults.configure(FaultSettings.model_validate(await _json_body(request)))
@@ -431,6 +568,7 @@ class Gateway:
         return JSONResponse(self.faults.settings.model_dump())
 
     async def stats_endpoint(self, request: Request) -> Response:
+        self._require_service_role(request)
         if request.method == "DELETE":
             self.requests.clear()
         return JSONResponse({"requests": dict(self.requests), "total": sum(self.requests.values())})
@@ -442,9 +580,13 @@ class Gateway:
 def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     gateway = Gateway(settings or GatewaySettings())
 
-    def handle(method: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def handle(
+        method: Callable[[Request], Awaitable[Response]], rest: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
+                if rest:  # the Data API serves its exposed schemas only
+                    Gateway.check_profile(request)
                 return await method(request)
             except GatewayError as error:
                 return _error_response(error)
@@ -452,11 +594,11 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         return endpoint
 
     relation_handlers = {
-        "GET": handle(gateway.read),
-        "HEAD": handle(gateway.read),
-        "POST": handle(gateway.insert),
-        "PATCH": handle(gateway.update),
-        "DELETE": handle(gateway.delete),
+        "GET": handle(gateway.read, rest=True),
+        "HEAD": handle(gateway.read, rest=True),
+        "POST": handle(gateway.insert, rest=True),
+        "PATCH": handle(gateway.update, rest=True),
+        "DELETE": handle(gateway.delete, rest=True),
     }
 
     async def relation_endpoint(request: Request) -> Response:
@@ -471,11 +613,11 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
 
     app = Starlette(
         routes=[
-            Route("/rest/v1/rpc/{function}", handle(gateway.rpc), methods=["GET", "POST"]),
+            Route("/rest/v1/rpc/{function}", handle(gateway.rpc, rest=True), methods=["GET", "POST"]),
             Route("/rest/v1/{relation}", relation_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
             Route("/auth/v1/.well-known/jwks.json", gateway.jwks_endpoint, methods=["GET"]),
-            Route("/_gateway/faults", gateway.faults_endpoint, methods=["GET", "PUT"]),
-            Route("/_gateway/stats", gateway.stats_endpoint, methods=["GET", "DELETE"]),
+            Route("/_gateway/faults", handle(gateway.faults_endpoint), methods=["GET", "PUT"]),
+            Route("/_gateway/stats", handle(gateway.stats_endpoint), methods=["GET", "DELETE"]),
             Route("/_gateway/health", gateway.health),
         ],
         lifespan=lifespan,

@@ -14,6 +14,8 @@ import jwt
 from .errors import GatewayError
 
 _INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+# PostgREST accepts a token this long after its `exp`, for clocks that drift.
+CLOCK_SKEW_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Keys:
             expires = claims.get("exp")
             if expires is not None and not isinstance(expires, int | float):
                 raise jwt.InvalidTokenError("the exp claim is not a number")
-            if expires is not None and expires <= time.time():
+            if expires is not None and expires + CLOCK_SKEW_SECONDS <= time.time():
                 raise jwt.ExpiredSignatureError("Signature has expired")
         except jwt.ExpiredSignatureError as error:
             raise GatewayError(401, "PGRST303", "JWT expired", headers=_INVALID) from error

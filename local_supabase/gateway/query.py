@@ -29,6 +29,9 @@ COMPARISONS = {
 }
 ORDER_MODIFIERS = {"asc": "asc", "desc": "desc", "nullsfirst": "nulls first", "nullslast": "nulls last"}
 IS_VALUES = {"null": "null", "not_null": "not null", "true": "true", "false": "false", "unknown": "unknown"}
+# Deeper `or=`/`and=` trees are refused rather than parsed (PostgREST's grammar
+# has no such limit, but nothing real nests this deep).
+MAX_LOGIC_DEPTH = 32
 # Query parameters that are not column filters.
 RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns", "or", "and", "not.or", "not.and"}
 
@@ -121,17 +124,19 @@ def parse_filter(column: str, expression: str) -> Filter:
     return Filter(column, operator, _unquote(value), negated)
 
 
-def parse_logic(operator: str, text: str, negated: bool = False) -> Logic:
+def parse_logic(operator: str, text: str, negated: bool = False, depth: int = 0) -> Logic:
     """`(a.eq.1,and(b.gt.2,c.lt.3))` as given to `or=` / `and=`."""
     if not (text.startswith("(") and text.endswith(")")):
         raise _parse_error(text, "a logic tree is parenthesised")
+    if depth >= MAX_LOGIC_DEPTH:
+        raise _parse_error(text[:40] + "…", f"logic trees nest at most {MAX_LOGIC_DEPTH} deep here")
     logic = Logic(operator, negated=negated)
     for item in split_top_level(text[1:-1]):
         item_negated = item.startswith("not.")
         body = item[len("not.") :] if item_negated else item
         for nested in ("and", "or"):
             if body.startswith(nested + "("):
-                logic.items.append(parse_logic(nested, body[len(nested) :], item_negated))
+                logic.items.append(parse_logic(nested, body[len(nested) :], item_negated, depth + 1))
                 break
         else:
             column, dot, expression = item.partition(".")
@@ -150,6 +155,26 @@ def parse_conditions(query: Iterable[tuple[str, str]]) -> list[Filter | Logic]:
         elif key not in RESERVED:
             conditions.append(parse_filter(key, value))
     return conditions
+
+
+def columns_of(conditions: list[Filter | Logic]) -> set[str]:
+    """Every column the conditions name, nested trees included."""
+    named: set[str] = set()
+    for condition in conditions:
+        named |= {condition.column} if isinstance(condition, Filter) else columns_of(condition.items)
+    return named
+
+
+def select_columns(select: str | None) -> set[str]:
+    """The columns `select=` reads (not their aliases)."""
+    if not select or select == "*":
+        return set()
+    # `alias:column`; a cast (`id::text`) is no column of ours and is refused whole.
+    return {item if "::" in item else item.partition(":")[2] or item for item in split_top_level(select)}
+
+
+def order_columns(order: str | None) -> set[str]:
+    return {term.split(".")[0] for term in order.split(",")} if order else set()
 
 
 def where_clause(conditions: list[Filter | Logic], params: list[object]) -> sql.Composable:
@@ -186,9 +211,7 @@ def order_clause(order: str | None) -> sql.Composable:
         column, *modifiers = term.split(".")
         parts: list[sql.Composable] = [sql.Identifier(column)]
         for modifier in modifiers:
-            keyword = {"asc": "asc", "desc": "desc", "nullsfirst": "nulls first", "nullslast": "nulls last"}.get(
-                modifier
-            )
+            keyword = ORDER_MODIFIERS.get(modifier)
             if keyword is None:
                 raise GatewayError(400, "PGRST100", f'"failed to parse order ({order})"')
             parts.append(sql.SQL(keyword))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -21,17 +20,6 @@ from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
 
 RPC = "update_mentor_status"
-
-
-@pytest.fixture
-def db(stack) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def service(stack) -> Client:
-    return create_client(stack.url, stack.secret_key)
 
 
 def make_mentors(db: psycopg.Connection, count: int, status: str = "active", expired: bool = True) -> list[str]:
@@ -333,17 +321,20 @@ def test_jwt_cases(stack, db):
 
 def test_injected_unavailability_and_latency(no_faults, service):
     stack = no_faults
-    httpx.put(f"{stack.url}/_gateway/faults", json={"unavailable_rate": 1}).raise_for_status()
+    admin = {"apikey": stack.secret_key}
+    httpx.put(f"{stack.url}/_gateway/faults", json={"unavailable_rate": 1}, headers=admin).raise_for_status()
     with pytest.raises(APIError) as excinfo:
         service.table("peer_mentors").select("id").limit(1).execute()
     assert excinfo.value.code == "PGRST503"
 
-    httpx.put(f"{stack.url}/_gateway/faults", json={"refuse_path": "certification_expiry_audit"}).raise_for_status()
+    httpx.put(
+        f"{stack.url}/_gateway/faults", json={"refuse_path": "certification_expiry_audit"}, headers=admin
+    ).raise_for_status()
     assert service.table("peer_mentors").select("id").limit(1).execute().data is not None
     with pytest.raises(APIError):
         service.table("certification_expiry_audit").select("*").execute()
 
-    bad = httpx.put(f"{stack.url}/_gateway/faults", json={"unavailable_rate": 2})
+    bad = httpx.put(f"{stack.url}/_gateway/faults", json={"unavailable_rate": 2}, headers=admin)
     assert bad.status_code == 422
 
 
