@@ -4,7 +4,7 @@ import flask
 import functions_framework
 
 from certification_expiry.config import Settings
-from certification_expiry.http_api import handle_compliance_check, handle_job
+from certification_expiry.http_api import ResponseTuple, handle_compliance_check, handle_job
 from certification_expiry.runtime import get_runtime
 
 # Read once at import, so that a misconfigured deployment fails to start, with
@@ -13,12 +13,12 @@ Settings()
 
 
 @functions_framework.http
-def certification_expiry_job(request: flask.Request):
+def certification_expiry_job(request: flask.Request) -> ResponseTuple:
     """Pause every active mentor whose certification has expired (POST)."""
     return handle_job(request, get_runtime)
 
 
 @functions_framework.http
-def certification_compliance_check(request: flask.Request):
+def certification_compliance_check(request: flask.Request) -> ResponseTuple:
     """Alert when expired mentors are still active or the job stopped running (GET or POST)."""
     return handle_compliance_check(request, get_runtime)

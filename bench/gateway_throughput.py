@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import tempfile
 import time
 from multiprocessing import Pool
-from pathlib import Path
 
 import psycopg
 
+from bench.harness import bench_stack
 from bench.results import record
-from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
-from local_supabase.keys import DEFAULT_JWT_SECRET, SigningKey, api_key
-from local_supabase.postgres import free_port
+from local_supabase.keys import DEFAULT_JWT_SECRET, api_key
 
 CLIENTS = 8
 TARGET = 0.40
@@ -68,26 +65,22 @@ def _gateway_client(args: tuple[int, list[str], float]) -> float:
     return time.time()
 
 
-def calls_per_second(pool: Pool, client, target: object, mentors: list[str]) -> float:
+def calls_per_second(pool: Pool, client, target: object, mentors: list[str], clients: int = CLIENTS) -> float:
+    """The mentors split over `clients` processes that start together; their calls per second."""
     start_at = time.time() + 0.5  # every client process connected and waiting
-    finished = pool.map(client, [(target, mentors[i::CLIENTS], start_at) for i in range(CLIENTS)])
+    finished = pool.map(client, [(target, mentors[i::clients], start_at) for i in range(clients)])
     return len(mentors) / (max(finished) - start_at)
 
 
 def main(calls_per_round: int, rounds: int) -> bool:
-    with throwaway_cluster() as cluster, tempfile.TemporaryDirectory() as folder, Pool(CLIENTS) as pool:
-        port = free_port()
-        gateway = spawn_gateway(cluster, port, Path(folder) / "gateway.log", SigningKey.generate())
-        try:
-            direct_rates, gateway_rates = [], []
-            for _ in range(rounds):
-                mentors = make_mentors(cluster.dsn, calls_per_round)
-                direct_rates.append(calls_per_second(pool, _direct_client, cluster.dsn, mentors))
-                mentors = make_mentors(cluster.dsn, calls_per_round)
-                gateway_rates.append(calls_per_second(pool, _gateway_client, port, mentors))
-        finally:
-            gateway.terminate()
-            gateway.wait(timeout=10)
+    with bench_stack() as stack, Pool(CLIENTS) as pool:
+        port = int(stack.url.rsplit(":", 1)[1])
+        direct_rates, gateway_rates = [], []
+        for _ in range(rounds):
+            mentors = make_mentors(stack.cluster.dsn, calls_per_round)
+            direct_rates.append(calls_per_second(pool, _direct_client, stack.cluster.dsn, mentors))
+            mentors = make_mentors(stack.cluster.dsn, calls_per_round)
+            gateway_rates.append(calls_per_second(pool, _gateway_client, port, mentors))
 
     best_direct, best_gateway = max(direct_rates), max(gateway_rates)
     ratio = best_gateway / best_direct

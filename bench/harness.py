@@ -21,7 +21,7 @@ from certification_expiry.structured_logging import configure_logging
 from certification_expiry.supabase_store import SupabaseMentorStore, build_client
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
 from local_supabase.keys import DEFAULT_JWT_SECRET, SECRET_KEY, SigningKey, api_key
-from local_supabase.postgres import Cluster, free_port
+from local_supabase.postgres import Cluster, empty_the_tables, free_port
 
 # The gateway's admin endpoints take the secret key.
 ADMIN = {"apikey": SECRET_KEY}
@@ -58,10 +58,7 @@ def bench_stack() -> Iterator[BenchStack]:
 def seed_expired(dsn: str, count: int) -> None:
     """Exactly `count` expired active mentors and nothing else."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
-            " public.mentor_status_history, public.peer_mentors"
-        )
+        empty_the_tables(conn)
         conn.execute(
             "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
             " select gen_random_uuid(), 'active', current_date - 1 - n %% 300 from generate_series(1, %s) n",

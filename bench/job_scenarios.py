@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import psycopg
 import psycopg.sql
 
-from bench.gateway_throughput import _direct_client, make_mentors
+from bench.gateway_throughput import _direct_client, calls_per_second, make_mentors
 from bench.harness import BenchStack, bench_stack, job_settings, run_job, seed_expired
 from bench.results import record
 from local_supabase.ephemeral import throwaway_cluster
@@ -56,10 +56,7 @@ def limit(stack: BenchStack, sizes: Sizes) -> None:
     with multiprocessing.Pool(16) as pool:
         for clients in (4, 8, 16):
             mentors = make_mentors(stack.cluster.dsn, sizes.limit)
-            chunks = [(stack.cluster.dsn, mentors[i::clients], time.time() + 0.5) for i in range(clients)]
-            start = chunks[0][2]
-            finished = pool.map(_direct_client, chunks)
-            direct_rates[clients] = len(mentors) / (max(finished) - start)
+            direct_rates[clients] = calls_per_second(pool, _direct_client, stack.cluster.dsn, mentors, clients)
     best = max(direct_rates, key=direct_rates.get)
     ratio = job_rate / direct_rates[best]
     record(
@@ -154,7 +151,7 @@ def concurrency_sweep(stack: BenchStack, sizes: Sizes) -> None:
     )
 
 
-def _peak_rss_child(url: str, count: int, queue: multiprocessing.Queue) -> None:
+def _peak_rss_child(url: str, queue: multiprocessing.Queue) -> None:
     cpu_before = time.process_time()
     summary, _ = run_job(url)
     response = json.dumps(summary.model_dump(mode="json"))  # the HTTP answer is part of the cost
@@ -173,7 +170,7 @@ def memory(stack: BenchStack, sizes: Sizes) -> None:
     for count in (sizes.memory_small, sizes.memory_large):
         seed_expired(stack.cluster.dsn, count)
         queue = context.Queue()
-        child = context.Process(target=_peak_rss_child, args=(stack.url, count, queue))
+        child = context.Process(target=_peak_rss_child, args=(stack.url, queue))
         child.start()
         paused, peak_kib, response_bytes, cpu_seconds = queue.get(timeout=1800)
         child.join()

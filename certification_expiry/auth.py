@@ -119,7 +119,9 @@ class GoogleIdentityTokens:
         from google.oauth2 import id_token
 
         try:
-            claims = id_token.verify_token(token, self._transport(), audience=self.audience, certs_url=self.certs_url)
+            # Our transport is google-auth's Request with a timeout bound to it.
+            transport: Any = self._transport()
+            claims = id_token.verify_token(token, transport, audience=self.audience, certs_url=self.certs_url)
         except google.auth.exceptions.TransportError as error:
             raise VerificationUnavailableError(
                 "the token cannot be verified right now; try again later", detail=f"Google's certificates: {error}"

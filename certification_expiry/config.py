@@ -33,9 +33,8 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     allowed_invokers: Annotated[list[str], NoDecode] = []
 
-    # Chosen by `make bench` (concurrency_sweep, README "Performance"): at 20 ms
-    # per request, 1,000 mentors took 7.2 s at 4, 4.3 s at 8, 2.95 s at 16 and
-    # 2.95 s at 32 threads; without added latency 16 is as fast as 8.
+    # Chosen by `make bench`, scenario concurrency_sweep (figures in the README's
+    # "Performance"): the fastest setting at 20 ms per request.
     job_concurrency: int = Field(16, ge=1, le=64)
     # Supabase caps reads at 1000 rows; a larger page would be silently cut.
     job_page_size: int = Field(500, ge=1, le=1000)

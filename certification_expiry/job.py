@@ -8,6 +8,7 @@ writes the audit in chunks, and records the run under a lease.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import time
 import uuid
@@ -448,7 +449,7 @@ class CertificationExpiryJob:
         while len(outcomes.audit_pending) >= size or (force and outcomes.audit_pending):
             chunk, outcomes.audit_pending = outcomes.audit_pending[:size], outcomes.audit_pending[size:]
             try:
-                self._with_retries(lambda chunk=chunk: self.store.write_audit(chunk))
+                self._with_retries(functools.partial(self.store.write_audit, chunk))
             except StoreError as error:
                 missing = [row.mentor_id for row in chunk]
                 outcomes.audit_missing += missing

@@ -84,7 +84,6 @@ class ComplianceStatus(BaseModel):
     hidden_active_count: int
     last_success_at: datetime | None
     recent_success: bool
-    checked_at: datetime
 
 
 class ComplianceReport(BaseModel):

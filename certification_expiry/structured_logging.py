@@ -66,7 +66,7 @@ class RequestWithoutSecrets(logging.Filter):
 def cloud_logging_handler(stream: IO[str]) -> StructuredLogHandler:
     """The handler every line of ours goes through, writing Cloud Logging's JSON to stream."""
     project_id = os.environ.get("GOOGLE_CLOUD_PROJECT")
-    handler = StructuredLogHandler(stream=stream, project_id=project_id)
+    handler = StructuredLogHandler(stream=stream, project_id=project_id)  # type: ignore[no-untyped-call]
     # First, so that the handler's own CloudLoggingFilter takes these values
     # instead of inferring its own from the request.
     handler.filters.insert(0, RequestWithoutSecrets(project_id))
@@ -99,7 +99,7 @@ class TextFormatter(logging.Formatter):
         return text if len(text) <= self.MAX_VALUE else text[: self.MAX_VALUE - 1] + "…"
 
 
-class _OurHandler(logging.StreamHandler):
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the text handler as ours, so that a second configure_logging replaces it."""
 
 

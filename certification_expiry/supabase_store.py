@@ -29,11 +29,9 @@ _TRANSIENT_POSTGREST = {"PGRST000", "PGRST001", "PGRST002", "PGRST503"}
 def build_client(settings: Settings) -> Client:
     """One client per instance, shared by the job's threads.
 
-    The sync client on threads rather than the async client: measured side by
-    side through the local gateway at 20 ms per request, update_mentor_status
-    calls ran at 566/s on 16 threads against 197/s with 16 concurrent asyncio
-    tasks (329/s against 317/s at 8; threads ahead at every setting tried).
-    HTTP/1.1 on purpose: a shared HTTP/2 connection used from several threads
+    The sync client on threads rather than the async client: threads were ahead
+    at every concurrency measured side by side (README, "Performance", what was
+    tried). HTTP/1.1 on purpose: a shared HTTP/2 connection used from several threads
     corrupts its state (httpx#3072), and the pool gives each thread its own
     connection. The timeout is set here because supabase-py ignores
     postgrest_client_timeout when it is handed a client.
@@ -181,7 +179,7 @@ class SupabaseMentorStore:
                 .data
             )
         )
-        return sorted(uuid.UUID(row["organization_id"]) for row in rows)
+        return sorted(uuid.UUID(str(row["organization_id"])) for row in rows if isinstance(row, dict))
 
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]

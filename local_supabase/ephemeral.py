@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,11 +77,8 @@ def running_gateway(cluster: Cluster) -> Iterator[Stack]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
+    if not wait_until(lambda: server.started, gave_up=lambda: not thread.is_alive()):
+        raise RuntimeError("the gateway did not start")
     try:
         yield Stack(f"http://127.0.0.1:{port}", cluster, app.app.state.gateway, signing_key)
     finally:
@@ -116,13 +113,20 @@ def spawn_gateway(
             stderr=output,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 30
-    while not gateway_healthy(f"http://127.0.0.1:{port}"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the gateway did not start; see {log}:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
+    if not wait_until(lambda: gateway_healthy(f"http://127.0.0.1:{port}"), gave_up=lambda: process.poll() is not None):
+        process.kill()
+        raise RuntimeError(f"the gateway did not start; see {log}:\n{log.read_text()[-2000:]}")
     return process
+
+
+def wait_until(ready: Callable[[], bool], gave_up: Callable[[], bool], timeout: float = 30) -> bool:
+    """Whether `ready()` came true before `gave_up()` did or the time ran out."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if gave_up() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def gateway_healthy(url: str) -> bool:

@@ -169,6 +169,18 @@ class Cluster:
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
 
 
+# Every table the migrations and the seed write, in one statement's order.
+SCHEMA_TABLES = (
+    "public.certification_expiry_audit, public.certification_expiry_runs, public.mentor_status_history,"
+    " public.peer_mentors, public.organization_coordinators, auth.users"
+)
+
+
+def empty_the_tables(conn: psycopg.Connection) -> None:
+    """Every row of the schema gone, the schema itself kept."""
+    conn.execute(f"truncate {SCHEMA_TABLES}")
+
+
 def apply_sql_file(dsn: str, path: Path) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(path.read_text())

@@ -17,7 +17,7 @@ import psycopg
 
 from .ephemeral import gateway_healthy, spawn_gateway
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key
-from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_migrations, apply_sql_file
+from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_migrations, apply_sql_file, empty_the_tables
 
 STATE_DIR = PROJECT_ROOT / ".local" / "stack"
 ENV_FILE = PROJECT_ROOT / ".env.local"
@@ -114,10 +114,7 @@ def down() -> None:
 def reset_demo_data() -> None:
     """Empty every table of the schema and load the seed again (`make run` starts from it)."""
     with psycopg.connect(CLUSTER.dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
-            " public.mentor_status_history, public.peer_mentors, public.organization_coordinators, auth.users"
-        )
+        empty_the_tables(conn)
     apply_sql_file(CLUSTER.dsn, SEED_SQL)
 
 

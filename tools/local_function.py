@@ -7,23 +7,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from local_supabase.ephemeral import wait_until
 from local_supabase.postgres import free_port
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("functions-framework exited before serving")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("functions-framework did not start listening")
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextlib.contextmanager
@@ -37,7 +30,8 @@ def served_function(
         command += ["--source", str(source)]
     server = subprocess.Popen(command, env={**os.environ, **environment}, cwd=source.parent if source else None)
     try:
-        wait_for_port(port, server)
+        if not wait_until(lambda: _listening(port), gave_up=lambda: server.poll() is not None, timeout=60):
+            raise RuntimeError("functions-framework did not start serving")
         yield f"http://127.0.0.1:{port}/"
     finally:
         server.terminate()

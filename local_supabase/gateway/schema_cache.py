@@ -29,7 +29,6 @@ class Function:
     required: frozenset[str]  # arguments without a default
     returns_set: bool
     returns_void: bool
-    volatile: bool
 
 
 class SchemaCache:
@@ -64,14 +63,14 @@ class SchemaCache:
                    coalesce((select array_agg(format_type(t, null) order by o)
                              from unnest(p.proargtypes::oid[]) with ordinality as u(t, o)), '{}'),
                    p.pronargs, p.pronargdefaults, p.proretset,
-                   p.prorettype = 'void'::regtype, p.provolatile = 'v'
+                   p.prorettype = 'void'::regtype
             from pg_proc p join pg_namespace n on n.oid = p.pronamespace
             where n.nspname = %s and p.prokind = 'f'
             """,
             (SCHEMA,),
         )
         self.functions = {}
-        for name, names, types, nargs, ndefaults, returns_set, returns_void, volatile in await functions.fetchall():
+        for name, names, types, nargs, ndefaults, returns_set, returns_void in await functions.fetchall():
             arguments = dict(zip(names[:nargs], types, strict=True))
             self.functions.setdefault(name, []).append(
                 Function(
@@ -80,7 +79,6 @@ class SchemaCache:
                     frozenset(names[: nargs - ndefaults]),
                     returns_set,
                     returns_void,
-                    volatile,
                 )
             )
 

@@ -9,6 +9,7 @@ import pytest
 
 from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster
 from local_supabase.gateway.faults import FaultSettings
+from local_supabase.postgres import empty_the_tables
 from tests.function_client import function_test_client
 
 
@@ -21,10 +22,7 @@ def own_stack() -> Iterator[Stack]:
 @pytest.fixture
 def db(own_stack) -> Iterator[psycopg.Connection]:
     with psycopg.connect(own_stack.database.dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.certification_expiry_audit, public.certification_expiry_runs,"
-            " public.mentor_status_history, public.peer_mentors, public.organization_coordinators, auth.users"
-        )
+        empty_the_tables(conn)
         yield conn
     own_stack.gateway.faults.configure(FaultSettings())
 
