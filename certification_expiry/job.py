@@ -78,6 +78,33 @@ def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
     return run_id if request_id == request_id_for(run_id, mentor_id) else None
 
 
+class _NoLongerDue(Exception):
+    """The mentor changed since its page was read and is no longer expired and active."""
+
+
+@dataclass
+class _PauseAttempts:
+    """One mentor's attempts at the pause, each with the version last read: after a
+    conflict (someone changed the mentor) it reads the mentor again before the retry."""
+
+    store: MentorStore
+    current: Candidate
+    request_id: str
+    actor_id: uuid.UUID | None
+
+    def __call__(self) -> Transition:
+        try:
+            return self.store.pause(self.current, self.request_id, self.actor_id)
+        except StoreError as error:
+            if error.kind is not StoreErrorKind.CONFLICT:
+                raise
+            refreshed = self.store.current(self.current.id)
+            if refreshed is None:
+                raise _NoLongerDue from error
+            self.current = refreshed
+            raise
+
+
 @dataclass
 class _Paused:
     candidate: Candidate
@@ -119,10 +146,10 @@ class CertificationExpiryJob:
         self.clock = clock
         self.sleep = sleep
 
-    def _with_retries(self, call: Callable[[], T], retry_conflicts: bool = True, retries: int | None = None) -> T:
-        """`call()`, tried again on transient failures (and conflicts, unless told not
-        to) up to `retries` (default job_max_retries) times; the last error is raised."""
-        retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT} if retry_conflicts else {StoreErrorKind.TRANSIENT}
+    def _with_retries(self, call: Callable[[], T], retries: int | None = None) -> T:
+        """`call()`, tried again on transient failures and version conflicts up to
+        `retries` (default job_max_retries) times; the last error is raised."""
+        retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT}
         retrying = Retrying(
             stop=stop_after_attempt((self.settings.job_max_retries if retries is None else retries) + 1),
             wait=BACKOFF,
@@ -151,8 +178,8 @@ class CertificationExpiryJob:
         summary = JobSummary(job_run_id=uuid.uuid4(), status=RunStatus.SUCCEEDED, dry_run=request.dry_run)
         run_id = summary.job_run_id
         try:
-            # Retried for transient failures only (a held lease is not one): starting
-            # is idempotent on the run id, so a lost answer is safe to ask again.
+            # Retried for transient failures (a held lease is not one): starting is
+            # idempotent on the run id, so a lost answer is safe to ask again.
             self._with_retries(
                 lambda: self.store.start_run(
                     run_id,
@@ -162,10 +189,9 @@ class CertificationExpiryJob:
                     scope.actor_id,
                     scope.organization_ids,
                 ),
-                retry_conflicts=False,
             )
         except StoreError as error:
-            if error.kind is StoreErrorKind.CONFLICT:
+            if error.kind is StoreErrorKind.LEASE_HELD:
                 raise LeaseHeldError(error.message) from error
             raise DatabaseUnavailableError(
                 "could not start the run: the database did not answer", detail=str(error)
@@ -374,28 +400,11 @@ class CertificationExpiryJob:
         self, run_id: uuid.UUID, candidate: Candidate, actor_id: uuid.UUID | None
     ) -> _Paused | _Skipped | MentorError:
         """Never raises: whatever happens to one mentor stays with that mentor."""
-        request_id = request_id_for(run_id, candidate.id)
-        current = candidate
-
-        def attempt() -> Transition | None:
-            nonlocal current
-            try:
-                return self.store.pause(current, request_id, actor_id)
-            except StoreError as error:
-                if error.kind is not StoreErrorKind.CONFLICT:
-                    raise
-                # Someone changed the mentor since the page was read: look again,
-                # and retry with its new version if it is still expired and active.
-                refreshed = self.store.current(current.id)
-                if refreshed is None:
-                    return None
-                current = refreshed
-                raise
-
+        attempts = _PauseAttempts(self.store, candidate, request_id_for(run_id, candidate.id), actor_id)
         try:
-            transition = self._with_retries(attempt)
-            if transition is None:
-                return self._skipped(run_id, candidate, "no longer active or expired")
+            transition = self._with_retries(attempts)
+        except _NoLongerDue:
+            return self._skipped(run_id, candidate, "no longer active or expired")
         except StoreError as error:
             if error.kind in (StoreErrorKind.NOT_ALLOWED, StoreErrorKind.NOT_FOUND):
                 return self._skipped(run_id, candidate, error.message)
@@ -414,7 +423,7 @@ class CertificationExpiryJob:
             history_id=transition.history_id,
             replayed=transition.replayed,
         )
-        return _Paused(current, transition)
+        return _Paused(attempts.current, transition)
 
     def _skipped(self, run_id: uuid.UUID, candidate: Candidate, reason: str) -> _Skipped:
         log_event(

@@ -16,7 +16,8 @@ from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSumma
 
 class StoreErrorKind(StrEnum):
     TRANSIENT = "transient"  # network, timeout, 5xx: worth retrying as it was
-    CONFLICT = "conflict"  # the row changed under us (PT409), or the lease is held
+    CONFLICT = "conflict"  # the row changed under us (PT409): read it again, then retry
+    LEASE_HELD = "lease_held"  # another run holds the run lease: nothing to retry
     NOT_ALLOWED = "not_allowed"  # the transition is not allowed any more (P0001)
     NOT_FOUND = "not_found"  # the mentor is gone (PT404)
     PERMANENT = "permanent"  # anything else: retrying would not help
@@ -40,7 +41,7 @@ class MentorStore(Protocol):
         actor_id: uuid.UUID | None,
         organization_ids: Sequence[uuid.UUID] | None,
     ) -> None:
-        """Record the run and take the lease; StoreError CONFLICT when another run holds it."""
+        """Record the run and take the lease; StoreError LEASE_HELD when another run holds it."""
 
     def finish_run(self, summary: JobSummary) -> None:
         """Record the run's outcome and counts, which releases the lease."""

@@ -90,17 +90,23 @@ class SupabaseMentorStore:
         actor_id: uuid.UUID | None,
         organization_ids: Sequence[uuid.UUID] | None,
     ) -> None:
-        self._rpc(
-            "start_certification_expiry_run",
-            {
-                "p_run_id": str(run_id),
-                "p_trigger": trigger.value,
-                "p_dry_run": dry_run,
-                "p_lease_seconds": lease_seconds,
-                "p_actor_id": str(actor_id) if actor_id else None,
-                "p_organization_ids": [str(o) for o in organization_ids] if organization_ids is not None else None,
-            },
-        )
+        try:
+            self._rpc(
+                "start_certification_expiry_run",
+                {
+                    "p_run_id": str(run_id),
+                    "p_trigger": trigger.value,
+                    "p_dry_run": dry_run,
+                    "p_lease_seconds": lease_seconds,
+                    "p_actor_id": str(actor_id) if actor_id else None,
+                    "p_organization_ids": [str(o) for o in organization_ids] if organization_ids is not None else None,
+                },
+            )
+        except StoreError as error:
+            # The function's PT409 means one thing here: another run holds the lease.
+            if error.kind is StoreErrorKind.CONFLICT:
+                raise StoreError(StoreErrorKind.LEASE_HELD, error.code, error.message) from error
+            raise
 
     def finish_run(self, summary: JobSummary) -> None:
         self._rpc(

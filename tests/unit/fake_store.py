@@ -60,7 +60,7 @@ class FakeStore:
 
     def start_run(self, run_id, trigger: Trigger, dry_run, lease_seconds, actor_id, organization_ids) -> None:
         if self.lease_held:
-            raise StoreError(StoreErrorKind.CONFLICT, "PT409", "run x holds the lease")
+            raise StoreError(StoreErrorKind.LEASE_HELD, "PT409", "run x holds the lease")
         self.runs[run_id] = {"status": "running", "trigger": trigger, "dry_run": dry_run}
 
     def finish_run(self, summary: JobSummary) -> None:

@@ -265,8 +265,10 @@ def test_max_mentors_caps_the_run(logger):
 def test_a_held_lease_is_refused_and_nothing_is_touched(logger):
     store = FakeStore([FakeMentor(uuid.uuid4())])
     store.lease_held = True
+    job = make_job(store, logger)
     with pytest.raises(LeaseHeldError):
-        make_job(store, logger).run(JobRequest(), SCHEDULED)
+        job.run(JobRequest(), SCHEDULED)
+    assert job.sleeps == []  # asked once: a held lease is not worth retrying
     assert store.pause_calls == []
     assert store.page_requests == []
 
