@@ -218,7 +218,8 @@ class Authenticator:
     def authenticate(self, authorization: str | None) -> Invoker:
         token = bearer_token(authorization)
         # Every key compared, each in constant time, whichever matches.
-        matches = [kind for kind, key in self.operator_keys if hmac.compare_digest(token.encode(), key)]
+        presented = token.encode()
+        matches = [kind for kind, key in self.operator_keys if hmac.compare_digest(presented, key)]
         if matches:
             return Invoker(matches[0])
         try:

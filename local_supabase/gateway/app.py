@@ -176,9 +176,15 @@ def _call_and_source(function: Function, names: list[str]) -> tuple[sql.Composab
     return call, source
 
 
-def _written_range(count: int) -> str:
-    """Content-Range of a write or a function's rows: `0-(n-1)/n`, or `*/0` for none."""
-    return f"0-{count - 1}/{count}" if count else "*/0"
+def _counted(request: Request) -> bool:
+    """Whether the request asks for a count (planned and estimated are exact here)."""
+    return _prefer(request).get("count") in ("exact", "planned", "estimated")
+
+
+def _content_range(offset: int, returned: int, total: int | None) -> str:
+    """`first-last/total` for the rows answered, `*/total` for none; `*` for an unknown total."""
+    shown = "*" if total is None else str(total)
+    return f"{offset}-{offset + returned - 1}/{shown}" if returned else f"*/{shown}"
 
 
 @lru_cache(maxsize=256)
@@ -306,8 +312,7 @@ class Gateway:
             raw = json.dumps(arguments)
         function = await self.function(request.path_params["function"], set(arguments))
         params: list[object] = [raw] if arguments else []
-        counted = _prefer(request).get("count") in ("exact", "planned", "estimated")
-        if request.method == "POST" and function.returns_set and (request.query_params or counted):
+        if request.method == "POST" and function.returns_set and (request.query_params or _counted(request)):
             return await self._rpc_rows(request, caller, function, frozenset(arguments), params)
         statement = _rpc_statement(function, frozenset(arguments))
         row = await self.run(request, caller, statement, params, read_only=request.method == "GET")
@@ -342,10 +347,7 @@ class Gateway:
             offset,
         )
         body, returned, total = await self.run(request, caller, statement, params)
-        headers = {}
-        if _prefer(request).get("count") in ("exact", "planned", "estimated"):
-            total = total or 0
-            headers["Content-Range"] = f"{offset}-{offset + returned - 1}/{total}" if returned else f"*/{total}"
+        headers = {"Content-Range": _content_range(offset, returned, total or 0)} if _counted(request) else {}
         return Response(body, media_type=JSON_TYPE, headers=headers)
 
     # --- /rest/v1/{relation} ---------------------------------------------------------------
@@ -382,8 +384,7 @@ class Gateway:
         where = where_clause(conditions, params)
         table = sql.Identifier("public", relation.name)
         total_sql = sql.SQL("null::bigint")
-        # planned and estimated are exact here: the figure is the true count, never `*`.
-        if _prefer(request).get("count") in ("exact", "planned", "estimated"):
+        if _counted(request):
             total_sql = sql.SQL("(select count(*) from {}{})").format(table, where)
             params = params * 2  # the count repeats the filter's placeholders
         statement = sql.SQL(
@@ -392,8 +393,7 @@ class Gateway:
             total_sql, select_list(query.get("select")), table, where, order_clause(query.get("order")), limit, offset
         )
         body, returned, total = await self.run(request, caller, statement, params, read_only=True)
-        shown = "*" if total is None else str(total)
-        content_range = f"{offset}-{offset + returned - 1}/{shown}" if returned else f"*/{shown}"
+        content_range = _content_range(offset, returned, total)
         status = 200
         if total is not None and offset > total:
             raise GatewayError(
@@ -531,7 +531,7 @@ class Gateway:
         columns) and `count=…` the number written in Content-Range, as PostgREST does."""
         prefer = _prefer(request)
         representation = prefer.get("return") == "representation"
-        counted = prefer.get("count") in ("exact", "planned", "estimated")
+        counted = _counted(request)
         select = request.query_params.get("select")
         self._check_read_columns(relation, select_columns(select))
         if representation or counted:
@@ -540,7 +540,7 @@ class Gateway:
                 " select coalesce(json_agg(_s), '[]')::text, count(*) from (select {} from _w) _s"
             ).format(statement, select_list(select))
         row = await self.run(request, caller, statement, params)
-        headers = {"Content-Range": _written_range(row[1])} if counted else {}
+        headers = {"Content-Range": _content_range(0, row[1], row[1])} if counted else {}
         if representation:
             return Response(row[0], status_code=success_status, media_type=JSON_TYPE, headers=headers)
         return Response(status_code=201 if success_status == 201 else 204, headers=headers)
