@@ -43,9 +43,9 @@ def main(calls: int) -> None:
         oidc = google_token()
         figures = {
             "calls": calls,
-            "service_key_ms": _per_call_ms(lambda: authenticator.authenticate(f"Bearer {service_key}"), calls),
-            "service_jwt_ms": _per_call_ms(lambda: authenticator.authenticate(f"Bearer {service_jwt}"), calls),
-            "oidc_warm_cache_ms": _per_call_ms(lambda: authenticator.authenticate(f"Bearer {oidc}"), calls),
+            "service_key_ms": _per_call_ms(lambda: authenticator.authenticate(service_key), calls),
+            "service_jwt_ms": _per_call_ms(lambda: authenticator.authenticate(service_jwt), calls),
+            "oidc_warm_cache_ms": _per_call_ms(lambda: authenticator.authenticate(oidc), calls),
             "certificate_fetches": certs.fetches,
         }
     record(

@@ -15,8 +15,9 @@ import httpx
 import psycopg
 
 from certification_expiry.config import Settings
-from certification_expiry.job import CertificationExpiryJob, RunScope
+from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.models import JobRequest, JobSummary, Trigger
+from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging
 from certification_expiry.supabase_store import SupabaseMentorStore, build_client
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster

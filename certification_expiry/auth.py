@@ -1,15 +1,16 @@
-"""Who is calling, from `Authorization: Bearer <token>`, before any database work.
+"""Who is calling, from the bearer token, before any database work.
 
 Accepted: one of the project's secret keys or the legacy service-role key
 (each compared in constant time), a JWT signed with the legacy Supabase JWT
 secret whose role is service_role, a Google OIDC identity token for
 OIDC_AUDIENCE whose verified email is in ALLOWED_INVOKERS (Cloud Scheduler's
 service account), or a signed-in user's Supabase access token (ES256/RS256
-against the project's JWKS, or HS256 with the legacy secret), which the entry
-points then authorise or refuse.
-Missing or invalid credentials are 401; valid ones of someone not allowed are 403;
-keys that cannot be fetched to verify a token are 503. Messages to the caller
-are generic; what a library said goes to the log only (`detail`).
+against the project's JWKS, or HS256 with the legacy secret), whom service.py
+then authorises or refuses.
+Invalid credentials are an AuthenticationError; valid ones of someone not
+allowed, a PermissionDeniedError; keys that cannot be fetched to verify a token,
+a VerificationUnavailableError. Messages to the caller are generic; what a
+library said goes to the log only (`detail`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from .errors import AuthenticationError, ForbiddenError, VerificationUnavailableError
+from .errors import AuthenticationError, PermissionDeniedError, VerificationUnavailableError
+from .models import Invoker
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -36,31 +37,6 @@ GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 # Fetching keys happens while a request waits: never longer than this.
 KEY_FETCH_TIMEOUT_SECONDS = 3.0
-
-
-@dataclass(frozen=True)
-class Invoker:
-    """An authenticated caller."""
-
-    kind: str  # "secret_key" | "service_role_key" | "service_role_jwt" | "oidc" | "user"
-    email: str | None = None
-    user_id: uuid.UUID | None = None
-
-    @property
-    def is_system(self) -> bool:
-        """The operator's key, the service role or the scheduler: may do anything."""
-        return self.kind != "user"
-
-    def describe(self) -> str:
-        """Who, for the logs: the kind of credential and, where there is one, the identity."""
-        return ":".join(str(part) for part in (self.kind, self.email or self.user_id) if part)
-
-
-def bearer_token(authorization: str | None) -> str:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("an Authorization: Bearer <token> header is required")
-    return token.strip()
 
 
 class GoogleIdentityTokens:
@@ -131,9 +107,9 @@ class GoogleIdentityTokens:
         email = claims.get("email")
         # The boolean true: a string "false" is truthy.
         if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("email_verified") is not True:
-            raise ForbiddenError("this identity is not an allowed invoker", detail=f"unverified email {email!r}")
+            raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"unverified email {email!r}")
         if email not in self.allowed_invokers:
-            raise ForbiddenError("this identity is not an allowed invoker", detail=f"email {email!r}")
+            raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"email {email!r}")
         return Invoker("oidc", email=email)
 
 
@@ -192,7 +168,7 @@ class SupabaseUserTokens:
 def _user(claims: dict[str, Any]) -> Invoker:
     """A signed-in user from verified claims; any other role may not do this."""
     if claims.get("role") != "authenticated":
-        raise ForbiddenError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
+        raise PermissionDeniedError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
     try:
         return Invoker("user", user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
     except ValueError as error:
@@ -215,8 +191,8 @@ class Authenticator:
             (kind, key.get_secret_value().encode()) for kind, keys in settings.operator_keys.items() for key in keys
         ]
 
-    def authenticate(self, authorization: str | None) -> Invoker:
-        token = bearer_token(authorization)
+    def authenticate(self, token: str) -> Invoker:
+        """The caller this bearer token stands for, or the error that refuses it."""
         # Every key compared, each in constant time, whichever matches.
         presented = token.encode()
         matches = [kind for kind, key in self.operator_keys if hmac.compare_digest(presented, key)]

@@ -11,11 +11,11 @@ import logging
 
 from .errors import DatabaseUnavailableError
 from .log_events import log_event
-from .mentor_store import MentorStore, StoreError
 from .models import ComplianceReport
+from .ports import ComplianceStore, StoreError
 
 
-def check_compliance(store: MentorStore, window_hours: int, logger: logging.Logger) -> ComplianceReport:
+def check_compliance(store: ComplianceStore, window_hours: int, logger: logging.Logger) -> ComplianceReport:
     try:
         status = store.compliance_status(window_hours)
     except StoreError as error:

@@ -1,4 +1,6 @@
-"""The HTTP contract of both entry points: methods, authentication, body, status codes."""
+"""The HTTP side of both entry points, and only that: methods, the bearer token,
+the body, and the one table that answers each error with a status and a code.
+What a caller may do is service.py's to decide."""
 
 from __future__ import annotations
 
@@ -10,22 +12,35 @@ from typing import Any
 import flask
 from pydantic import ValidationError
 
-from .auth import Invoker
-from .compliance import check_compliance
 from .errors import (
-    BadRequestError,
+    AuthenticationError,
     CertificationExpiryError,
-    ForbiddenError,
+    DatabaseUnavailableError,
+    InvalidRequestError,
+    LeaseHeldError,
     MethodNotAllowedError,
-    PayloadTooLargeError,
+    PermissionDeniedError,
+    RequestTooLargeError,
+    VerificationUnavailableError,
 )
-from .job import RunScope
 from .log_events import LOGGER_NAME, log_event
-from .models import JobRequest, RunStatus, Trigger
+from .models import Invoker, JobRequest, RunStatus
 from .runtime import Runtime
 
 ResponseTuple = tuple[str, int, dict[str, str]]
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+# Each way a request can end short of its answer, as HTTP status and stable code.
+ERROR_ANSWERS: dict[type[CertificationExpiryError], tuple[int, str]] = {
+    InvalidRequestError: (400, "bad_request"),
+    AuthenticationError: (401, "unauthenticated"),
+    PermissionDeniedError: (403, "forbidden"),
+    MethodNotAllowedError: (405, "method_not_allowed"),
+    LeaseHeldError: (409, "run_in_progress"),
+    RequestTooLargeError: (413, "payload_too_large"),
+    DatabaseUnavailableError: (503, "database_unavailable"),
+    VerificationUnavailableError: (503, "verification_unavailable"),
+}
 
 
 def json_response(body: object, status: int, headers: dict[str, str] | None = None) -> ResponseTuple:
@@ -33,10 +48,28 @@ def json_response(body: object, status: int, headers: dict[str, str] | None = No
 
 
 def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, ...]) -> ResponseTuple:
+    status, code = ERROR_ANSWERS.get(type(error), (500, "internal"))
     headers = {"Allow": ", ".join(allowed_methods)} if isinstance(error, MethodNotAllowedError) else {}
-    if error.status == 401:
+    if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"
-    return json_response({"error": {"code": error.code, "message": error.message}}, error.status, headers)
+    log_event(
+        logging.getLogger(LOGGER_NAME),
+        logging.WARNING if status < 500 else logging.ERROR,
+        "request.rejected",
+        "request refused",
+        code=code,
+        status=status,
+        reason=error.message,
+        detail=error.detail,
+    )
+    return json_response({"error": {"code": code, "message": error.message}}, status, headers)
+
+
+def bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("an Authorization: Bearer <token> header is required")
+    return token.strip()
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -50,25 +83,25 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_job_request(request: flask.Request, max_bytes: int) -> JobRequest:
     """The optional JSON object body, read no further than max_bytes."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLargeError(f"the body is over {max_bytes} bytes")
+        raise RequestTooLargeError(f"the body is over {max_bytes} bytes")
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"the body is over {max_bytes} bytes")
+        raise RequestTooLargeError(f"the body is over {max_bytes} bytes")
     if not raw.strip():
         return JobRequest()
     try:
         data = json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
     except RecursionError as error:
-        raise BadRequestError("the body is not valid JSON: it is nested too deeply") from error
+        raise InvalidRequestError("the body is not valid JSON: it is nested too deeply") from error
     except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequestError(f"the body is not valid JSON: {error}") from error
+        raise InvalidRequestError(f"the body is not valid JSON: {error}") from error
     if not isinstance(data, dict):
-        raise BadRequestError('the body must be a JSON object, e.g. {"dry_run": true}')
+        raise InvalidRequestError('the body must be a JSON object, e.g. {"dry_run": true}')
     try:
         return JobRequest.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
-        raise BadRequestError(f"invalid body: {problems}") from error
+        raise InvalidRequestError(f"invalid body: {problems}") from error
 
 
 def _guarded(
@@ -85,49 +118,23 @@ def _guarded(
         # Nothing here reads the query string, and a key put there ends up in proxy
         # and access logs: refused whatever else the request carries, never echoed.
         if request.query_string:
-            raise BadRequestError(
+            raise InvalidRequestError(
                 "query parameters are not accepted: send the key only as Authorization: Bearer,"
                 " and options in the JSON body"
             )
         runtime = get_runtime()
-        invoker = runtime.authenticator.authenticate(request.headers.get("Authorization"))
+        invoker = runtime.authenticator.authenticate(bearer_token(request.headers.get("Authorization")))
         return respond(runtime, invoker)
     except CertificationExpiryError as error:
-        log_event(
-            logging.getLogger(LOGGER_NAME),
-            logging.WARNING if error.status < 500 else logging.ERROR,
-            "request.rejected",
-            "request refused",
-            code=error.code,
-            status=error.status,
-            reason=error.message,
-            detail=error.detail,
-        )
         return error_response(error, allowed_methods)
-
-
-def run_scope(runtime: Runtime, invoker: Invoker, scheduled: bool) -> RunScope:
-    """The system runs everything; a coordinator runs its own organisations, as actor."""
-    if invoker.is_system:
-        return RunScope(trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL, invoked_by=invoker.describe())
-    assert invoker.user_id is not None
-    organizations = runtime.store.coordinated_organizations(invoker.user_id)
-    if not organizations:
-        raise ForbiddenError("this user coordinates no organisation, so may not start a run")
-    return RunScope(
-        trigger=Trigger.MANUAL,
-        actor_id=invoker.user_id,
-        organization_ids=tuple(organizations),
-        invoked_by=invoker.describe(),
-    )
 
 
 def handle_job(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:
     def respond(runtime: Runtime, invoker: Invoker) -> ResponseTuple:
         job_request = parse_job_request(request, runtime.settings.job_max_body_bytes)
         # Cloud Scheduler marks its requests; anything else was started by hand.
-        scope = run_scope(runtime, invoker, scheduled="X-CloudScheduler-JobName" in request.headers)
-        summary = runtime.job.run(job_request, scope)
+        scheduled = "X-CloudScheduler-JobName" in request.headers
+        summary = runtime.service.start_run(invoker, job_request, scheduled)
         # Non-2xx unless the run did all it should, so that Cloud Scheduler retries.
         status = 200 if summary.status is RunStatus.SUCCEEDED else 500
         return json_response(summary.model_dump(mode="json"), status)
@@ -137,9 +144,7 @@ def handle_job(request: flask.Request, get_runtime: Callable[[], Runtime]) -> Re
 
 def handle_compliance_check(request: flask.Request, get_runtime: Callable[[], Runtime]) -> ResponseTuple:
     def respond(runtime: Runtime, invoker: Invoker) -> ResponseTuple:
-        if not invoker.is_system:
-            raise ForbiddenError("the compliance check is for the operator and the scheduler")
-        report = check_compliance(runtime.store, runtime.settings.compliance_window_hours, runtime.logger)
+        report = runtime.service.check_compliance(invoker)
         # A breach is non-2xx, so that the scheduler's own attempt fails visibly too.
         return json_response(report.model_dump(mode="json"), 200 if report.ok else 500)
 

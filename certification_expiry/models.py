@@ -1,12 +1,31 @@
-"""The shapes that cross a boundary: request body, candidates, RPC results, audit rows, summary."""
+"""The shapes that cross a boundary: caller, request body, candidates, RPC results, audit rows, summary."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictBool
+
+
+@dataclass(frozen=True)
+class Invoker:
+    """An authenticated caller."""
+
+    kind: str  # "secret_key" | "service_role_key" | "service_role_jwt" | "oidc" | "user"
+    email: str | None = None
+    user_id: uuid.UUID | None = None
+
+    @property
+    def is_system(self) -> bool:
+        """The operator's key, the service role or the scheduler: may do anything."""
+        return self.kind != "user"
+
+    def describe(self) -> str:
+        """Who, for the logs: the kind of credential and, where there is one, the identity."""
+        return ":".join(str(part) for part in (self.kind, self.email or self.user_id) if part)
 
 
 class JobRequest(BaseModel):

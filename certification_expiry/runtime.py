@@ -1,4 +1,5 @@
-"""What an instance builds once and reuses: settings, logger, Supabase client, job.
+"""What an instance builds once and reuses: settings, logger, Supabase client, the
+authenticator and the service with its job; the one place that wires them.
 
 Built on the first request rather than at import, so that a cold start imports
 quickly and opens no connection; behind a lock, because functions-framework
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from .auth import Authenticator
 from .job import CertificationExpiryJob
 from .log_events import log_event
-from .mentor_store import MentorStore
+from .service import CertificationExpiryService
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -25,9 +26,8 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     logger: logging.Logger
-    store: MentorStore
     authenticator: Authenticator
-    job: CertificationExpiryJob
+    service: CertificationExpiryService
 
     @classmethod
     def from_environment(cls) -> Runtime:
@@ -51,8 +51,15 @@ class Runtime:
             jwt_secret=settings.supabase_jwt_secret is not None,
             oidc=settings.oidc_audience is not None,
         )
-        authenticator = Authenticator(settings)
-        return cls(settings, logger, store, authenticator, CertificationExpiryJob(store, settings, logger))
+        # One store serves the three ports: one client, one connection pool.
+        service = CertificationExpiryService(
+            job=CertificationExpiryJob(store, settings, logger),
+            compliance=store,
+            access=store,
+            compliance_window_hours=settings.compliance_window_hours,
+            logger=logger,
+        )
+        return cls(settings, logger, Authenticator(settings), service)
 
 
 _lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""The MentorStore over supabase-py: the only module that speaks to Supabase."""
+"""The three ports (ports.py) over supabase-py: the only module that speaks to Supabase."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from .config import Settings
-from .mentor_store import StoreError, StoreErrorKind
 from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
+from .ports import StoreError, StoreErrorKind
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from certification_expiry.job import request_id_for, run_id_of
+from certification_expiry.request_ids import request_id_for, run_id_of
 
 from .helpers import SERVICE_ROLE, acting_as, call_rpc, create_coordinator, create_mentor, create_user, user_claims
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from certification_expiry.job import request_id_for
+from certification_expiry.request_ids import request_id_for
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
 from tests.function_client import function_test_client
 

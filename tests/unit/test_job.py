@@ -14,12 +14,13 @@ import pytest
 
 from certification_expiry.config import Settings
 from certification_expiry.errors import LeaseHeldError
-from certification_expiry.job import CertificationExpiryJob, RunScope, request_id_for
-from certification_expiry.mentor_store import StoreError, StoreErrorKind
+from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.models import JobRequest, RunStatus, Trigger
+from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.request_ids import request_id_for
+from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging, resolve_format
-
-from .fake_store import TODAY, FakeMentor, FakeStore, transient
+from tests.fakes import TODAY, FakeMentor, FakeStore, transient
 
 SCHEDULED = RunScope(Trigger.SCHEDULED)
 SCHEMA = json.loads((Path(__file__).parents[2] / "certification_expiry" / "log_line.schema.json").read_text())
@@ -80,7 +81,7 @@ def test_pauses_every_expired_active_mentor_across_pages(logger):
     assert (summary.candidate_count, summary.paused_count, summary.error_count) == (23, 23, 0)
     assert sorted(summary.paused_mentor_ids) == sorted(expired)
     assert len(store.page_requests) == 4  # pages of 7: 7, 7, 7, 2
-    assert store.runs[summary.job_run_id]["status"] == "succeeded"
+    assert store.runs[summary.job_run_id].status == "succeeded"
 
 
 def test_a_mentor_no_longer_active_is_skipped_not_an_error(logger):
@@ -126,10 +127,10 @@ def test_audit_rows_carry_every_field_and_are_written_in_chunks(logger):
     for (run_id, mentor_id), row in store.audit.items():
         assert run_id == summary.job_run_id
         mentor = store.mentors[mentor_id]
-        [history] = [h for h in store.history if h["mentor_id"] == mentor_id]
+        [history] = [h for h in store.history if h.mentor_id == mentor_id]
         assert row.certification_expiry_date == mentor.expiry
         assert (row.old_status, row.new_status) == ("active", "paused")
-        assert row.history_id == history["transition"]["history_id"]
+        assert row.history_id == history.transition.history_id
 
 
 def test_a_second_run_pauses_nothing(logger):
@@ -251,7 +252,7 @@ def test_dry_run_reports_candidates_and_changes_nothing(logger):
     assert (summary.candidate_count, summary.paused_count) == (15, 0)
     assert store.pause_calls == []
     assert store.audit_writes == []
-    assert store.runs[summary.job_run_id]["dry_run"] is True
+    assert store.runs[summary.job_run_id].dry_run is True
 
 
 def test_max_mentors_caps_the_run(logger):
@@ -279,7 +280,7 @@ def test_reading_candidates_failing_for_good_fails_the_run(logger):
     store.page_failures = [transient() for _ in range(4)]
     summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
     assert summary.status is RunStatus.FAILED
-    assert store.runs[summary.job_run_id]["status"] == "failed"
+    assert store.runs[summary.job_run_id].status == "failed"
 
 
 def test_log_lines_follow_the_schema(logger, log_stream):

@@ -1,7 +1,8 @@
-"""What the job needs from the database, as an interface; supabase_store.py implements it.
+"""What the use cases need from the database, one small interface per client.
 
-The job depends on this module only, so its loop is tested with a fake store and
-knows nothing of supabase-py, HTTP or PostgREST.
+The job, the compliance check and the access rules depend on these Protocols
+only; supabase_store.py implements all three over supabase-py, and
+tests/fakes.py in memory. tests/contract/ holds both to the same behaviour.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class StoreError(Exception):
         self.message = message
 
 
-class MentorStore(Protocol):
+class JobStore(Protocol):
+    """The job's port: the run ledger, the candidates, the RPC and the audit."""
+
     def start_run(
         self,
         run_id: uuid.UUID,
@@ -66,8 +69,16 @@ class MentorStore(Protocol):
     def repair_audit(self) -> AuditRepair:
         """Write the audit rows missing for transitions the job made, skipping what no run made."""
 
+
+class ComplianceStore(Protocol):
+    """The compliance check's port."""
+
     def compliance_status(self, window_hours: int) -> ComplianceStatus:
         """Expired mentors still active, and whether a full run succeeded within the window."""
 
+
+class AccessStore(Protocol):
+    """The access rules' port: what a signed-in user may act on."""
+
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
-        """The organisations this user coordinates (none: not a coordinator)."""
+        """The organisations this user coordinates, sorted (none: not a coordinator)."""

@@ -1,0 +1,112 @@
+"""One run's state: who started it and on what, the answer it builds, where it is in
+the candidates, and the audit rows it still owes. The job changes it; nothing
+else does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from .models import (
+    RESPONSE_LIST_LIMIT,
+    AuditRow,
+    Candidate,
+    JobRequest,
+    JobSummary,
+    MentorError,
+    RunStatus,
+    Transition,
+    Trigger,
+)
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """Who started the run and what it may touch."""
+
+    trigger: Trigger
+    actor_id: uuid.UUID | None = None  # None: the system
+    organization_ids: tuple[uuid.UUID, ...] | None = None  # None: every organisation
+    invoked_by: str = "system"  # the credential that started it, for the logs
+
+
+@dataclass
+class Paused:
+    candidate: Candidate
+    transition: Transition
+
+
+@dataclass
+class Skipped:
+    reason: str
+
+
+@dataclass
+class NotStarted:
+    """The time budget ran out before this mentor's turn."""
+
+
+Outcome = Paused | Skipped | NotStarted | MentorError
+
+
+@dataclass
+class RunState:
+    """Everything one run knows while it goes."""
+
+    request: JobRequest
+    scope: RunScope
+    summary: JobSummary
+    started: float
+    deadline: float
+    expected: int | None = None  # candidates counted at the start (None: unknown)
+    after: Candidate | None = None  # the last candidate read
+    audit_pending: list[AuditRow] = field(default_factory=list)
+    audit_missing: list[uuid.UUID] = field(default_factory=list)
+    out_of_time: bool = False
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.summary.job_run_id
+
+    def page_limit(self, page_size: int) -> int:
+        """How many candidates to read next (0: max_mentors reached)."""
+        if self.request.max_mentors is None:
+            return page_size
+        return max(min(page_size, self.request.max_mentors - self.summary.candidate_count), 0)
+
+    def tally(self, outcome: Outcome) -> None:
+        summary = self.summary
+        if isinstance(outcome, Paused):
+            summary.paused_count += 1
+            if len(summary.paused_mentor_ids) < RESPONSE_LIST_LIMIT:
+                summary.paused_mentor_ids.append(outcome.transition.mentor_id)
+            else:
+                summary.paused_mentor_ids_truncated = True
+            self.audit_pending.append(
+                AuditRow(
+                    job_run_id=self.id,
+                    mentor_id=outcome.transition.mentor_id,
+                    certification_expiry_date=outcome.candidate.certification_expiry_date,
+                    old_status=outcome.transition.old_status,
+                    new_status=outcome.transition.new_status,
+                    history_id=outcome.transition.history_id,
+                )
+            )
+        elif isinstance(outcome, Skipped):
+            summary.skipped_count += 1
+        elif isinstance(outcome, NotStarted):
+            self.out_of_time = True
+        else:
+            summary.error_count += 1
+            if len(summary.errors) < RESPONSE_LIST_LIMIT:
+                summary.errors.append(outcome)
+            else:
+                summary.errors_truncated = True
+
+    def settle(self, now: float) -> None:
+        """The run's status and duration once every page and audit chunk is done."""
+        if self.audit_missing:
+            self.summary.status = RunStatus.FAILED
+        elif self.summary.status is RunStatus.SUCCEEDED and (self.summary.error_count or self.out_of_time):
+            self.summary.status = RunStatus.PARTIAL
+        self.summary.duration_ms = int((now - self.started) * 1000)

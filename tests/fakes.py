@@ -1,0 +1,273 @@
+"""An in-memory store for the three ports (certification_expiry/ports.py), with
+the database's rules and switches to make it fail.
+
+tests/contract/ runs the same behaviour tests against it and against the real
+store on the local stack, so a rule it gets wrong fails there, not in production.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from certification_expiry.models import (
+    AuditRepair,
+    AuditRow,
+    Candidate,
+    ComplianceStatus,
+    JobSummary,
+    Transition,
+    Trigger,
+)
+from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.request_ids import REQUEST_ID_PREFIX, run_id_of
+
+TODAY = date(2026, 11, 22)
+# certification_compliance_status's sample of expired active mentors.
+SAMPLE_SIZE = 20
+
+
+@dataclass
+class FakeMentor:
+    id: uuid.UUID
+    status: str = "active"
+    expiry: date | None = TODAY - timedelta(days=3)
+    version: int = 0
+    organization_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass
+class FakeRun:
+    trigger: Trigger
+    dry_run: bool
+    actor_id: uuid.UUID | None
+    organization_ids: tuple[uuid.UUID, ...] | None
+    started_at: datetime
+    lease_expires_at: datetime
+    status: str = "running"
+    finished_at: datetime | None = None
+    lease_expired: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FakeHistoryRow:
+    id: int
+    mentor_id: uuid.UUID
+    request_id: str
+    actor_id: uuid.UUID | None
+    transition: Transition
+
+
+def transient(code: str = "ReadTimeout") -> StoreError:
+    return StoreError(StoreErrorKind.TRANSIENT, code, "the network hiccuped")
+
+
+class FakeStore:
+    def __init__(self, mentors: Sequence[FakeMentor] = (), today: date = TODAY) -> None:
+        self.today = today
+        self.mentors = {mentor.id: mentor for mentor in mentors}
+        self.coordinators: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.history: list[FakeHistoryRow] = []
+        self.audit: dict[tuple[uuid.UUID, uuid.UUID], AuditRow] = {}
+        self.runs: dict[uuid.UUID, FakeRun] = {}
+        # Errors to raise, popped one per call, before the call does anything.
+        self.pause_failures: dict[uuid.UUID, list[StoreError]] = {}
+        self.audit_failures: list[StoreError] = []
+        self.page_failures: list[StoreError] = []
+        self.lease_held = False  # as if a run of another instance held the lease
+        self.pause_calls: list[tuple[uuid.UUID, str, int]] = []
+        self.audit_writes: list[list[AuditRow]] = []
+        self.page_requests: list[int] = []
+
+    def add(self, count: int, **fields: Any) -> list[uuid.UUID]:
+        new = [FakeMentor(uuid.uuid4(), **fields) for _ in range(count)]
+        self.mentors.update({mentor.id: mentor for mentor in new})
+        return [mentor.id for mentor in new]
+
+    def _expired_active(self, mentor: FakeMentor) -> bool:
+        return mentor.status == "active" and mentor.expiry is not None and mentor.expiry < self.today
+
+    def _in_order(self, organization_ids: Sequence[uuid.UUID] | None) -> list[FakeMentor]:
+        rows = [m for m in self.mentors.values() if self._expired_active(m)]
+        if organization_ids is not None:
+            rows = [m for m in rows if m.organization_id in organization_ids]
+        # PostgreSQL orders uuids by their bytes, which is their text's order.
+        return sorted(rows, key=lambda m: (m.expiry, str(m.id)))
+
+    def _candidate(self, mentor: FakeMentor) -> Candidate:
+        assert mentor.expiry is not None
+        return Candidate(
+            id=mentor.id,
+            organization_id=mentor.organization_id,
+            status_version=mentor.version,
+            certification_expiry_date=mentor.expiry,
+        )
+
+    # --- the job's port ---------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: uuid.UUID,
+        trigger: Trigger,
+        dry_run: bool,
+        lease_seconds: int,
+        actor_id: uuid.UUID | None,
+        organization_ids: Sequence[uuid.UUID] | None,
+    ) -> None:
+        now = datetime.now(UTC)
+        for run in self.runs.values():
+            # A run whose lease ran out was killed or crashed before it could finish.
+            if run.status == "running" and run.lease_expires_at <= now:
+                run.status, run.finished_at, run.lease_expired = "failed", now, True
+        holders = [other for other, run in self.runs.items() if run.status == "running" and other != run_id]
+        if self.lease_held or holders:
+            raise StoreError(StoreErrorKind.LEASE_HELD, "PT409", "another certification expiry run holds the lease")
+        if run_id in self.runs:
+            if self.runs[run_id].status == "running":
+                return  # the same run asking again: its first answer was lost
+            raise StoreError(StoreErrorKind.PERMANENT, "22023", f"run id {run_id} was already used by a finished run")
+        self.runs[run_id] = FakeRun(
+            trigger,
+            dry_run,
+            actor_id,
+            tuple(organization_ids) if organization_ids is not None else None,
+            started_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+
+    def finish_run(self, summary: JobSummary) -> None:
+        run = self.runs.get(summary.job_run_id)
+        if run is None:
+            raise StoreError(
+                StoreErrorKind.NOT_FOUND, "PT404", f"certification expiry run {summary.job_run_id} not found"
+            )
+        counts = summary.model_dump(
+            include={"status", "candidate_count", "paused_count", "skipped_count", "error_count"}
+        )
+        if summary.paused_count + summary.skipped_count + summary.error_count > summary.candidate_count:
+            raise StoreError(StoreErrorKind.PERMANENT, "23514", "more outcomes than candidates")
+        if run.status != "running" and not run.lease_expired:
+            # A replay of the same outcome is answered again; any other rewrite is refused.
+            if run.summary == counts:
+                return
+            raise StoreError(
+                StoreErrorKind.CONFLICT, "PT409", f"certification expiry run already finished {run.status}"
+            )
+        run.status, run.finished_at, run.lease_expired = summary.status.value, datetime.now(UTC), False
+        run.summary = counts
+
+    def expired_active_mentors(
+        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate]:
+        if self.page_failures:
+            raise self.page_failures.pop(0)
+        self.page_requests.append(limit)
+        rows = self._in_order(organization_ids)
+        if after is not None:
+            rows = [m for m in rows if (m.expiry, str(m.id)) > (after.certification_expiry_date, str(after.id))]
+        return [self._candidate(m) for m in rows[:limit]]
+
+    def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
+        return len(self._in_order(organization_ids))
+
+    def current(self, mentor_id: uuid.UUID) -> Candidate | None:
+        mentor = self.mentors.get(mentor_id)
+        return self._candidate(mentor) if mentor and self._expired_active(mentor) else None
+
+    def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
+        self.pause_calls.append((candidate.id, request_id, candidate.status_version))
+        failures = self.pause_failures.get(candidate.id)
+        if failures:
+            raise failures.pop(0)
+        mentor = self.mentors.get(candidate.id)
+        if mentor is None:
+            raise StoreError(StoreErrorKind.NOT_FOUND, "PT404", f"mentor {candidate.id} not found")
+        for row in self.history:
+            if row.mentor_id == mentor.id and row.request_id == request_id:
+                return row.transition.model_copy(update={"replayed": True})
+        if candidate.status_version != mentor.version:
+            raise StoreError(StoreErrorKind.CONFLICT, "PT409", "stale version")
+        if mentor.status != "active":
+            raise StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", f"cannot go from {mentor.status} to paused")
+        mentor.status, mentor.version = "paused", mentor.version + 1
+        transition = Transition(
+            mentor_id=mentor.id,
+            old_status="active",
+            new_status="paused",
+            status_version=mentor.version,
+            history_id=len(self.history) + 1,
+            changed_at=datetime.now(UTC),
+            replayed=False,
+        )
+        self.history.append(FakeHistoryRow(transition.history_id, mentor.id, request_id, actor_id, transition))
+        return transition
+
+    def _made_by(self, row: FakeHistoryRow, run_id: uuid.UUID | None) -> bool:
+        """The database's rule: credited to a run only when that run could have made it."""
+        run = self.runs.get(run_id) if run_id else None
+        organization = self.mentors[row.mentor_id].organization_id
+        return (
+            run is not None
+            and not run.dry_run
+            and row.transition.new_status == "paused"
+            and row.transition.changed_at >= run.started_at
+            and row.actor_id == run.actor_id
+            and (run.organization_ids is None or organization in run.organization_ids)
+        )
+
+    def repair_audit(self) -> AuditRepair:
+        audited = {row.history_id for row in self.audit.values()}
+        repaired, skipped = 0, []
+        for row in self.history:
+            if not row.request_id.startswith(REQUEST_ID_PREFIX) or row.id in audited:
+                continue
+            run_id = run_id_of(row.request_id, row.mentor_id)
+            if run_id is None or not self._made_by(row, run_id):
+                skipped.append(row.id)
+                continue
+            if (run_id, row.mentor_id) not in self.audit:
+                self.audit[(run_id, row.mentor_id)] = AuditRow(
+                    job_run_id=run_id,
+                    mentor_id=row.mentor_id,
+                    certification_expiry_date=self.mentors[row.mentor_id].expiry,
+                    old_status=row.transition.old_status,
+                    new_status=row.transition.new_status,
+                    history_id=row.id,
+                )
+                repaired += 1
+        return AuditRepair(repaired=repaired, skipped=len(skipped), skipped_history_ids=skipped[:SAMPLE_SIZE])
+
+    def write_audit(self, rows: Sequence[AuditRow]) -> None:
+        if self.audit_failures:
+            raise self.audit_failures.pop(0)
+        self.audit_writes.append(list(rows))
+        for row in rows:
+            self.audit[(row.job_run_id, row.mentor_id)] = row
+
+    # --- the compliance port ----------------------------------------------------------
+
+    def compliance_status(self, window_hours: int) -> ComplianceStatus:
+        expired = self._in_order(None)
+        full_runs = [
+            run.finished_at
+            for run in self.runs.values()
+            if run.status == "succeeded" and not run.dry_run and run.organization_ids is None
+        ]
+        last = max((at for at in full_runs if at is not None), default=None)
+        return ComplianceStatus(
+            expired_active_count=len(expired),
+            sample_mentor_ids=[m.id for m in expired[:SAMPLE_SIZE]],
+            # Active and not listed: exactly the expired active ones.
+            hidden_active_count=len(expired),
+            last_success_at=last,
+            recent_success=last is not None and last >= datetime.now(UTC) - timedelta(hours=window_hours),
+        )
+
+    # --- the access port --------------------------------------------------------------
+
+    def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        return sorted(self.coordinators.get(user_id, set()))

@@ -1,0 +1,90 @@
+"""Who may do what: the two use cases against the in-memory store."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+
+from certification_expiry.errors import DatabaseUnavailableError, PermissionDeniedError
+from certification_expiry.job import CertificationExpiryJob
+from certification_expiry.models import Invoker, JobRequest, RunStatus, Trigger
+from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.service import CertificationExpiryService
+from certification_expiry.structured_logging import configure_logging
+from tests.fakes import FakeStore
+from tests.unit.test_job import settings
+
+SCHEDULER = Invoker("oidc", email="scheduler@example.iam.gserviceaccount.com")
+
+
+def service_over(store: FakeStore) -> CertificationExpiryService:
+    logger = configure_logging(io.StringIO())
+    return CertificationExpiryService(
+        job=CertificationExpiryJob(store, settings(), logger, sleep=lambda _: None),
+        compliance=store,
+        access=store,
+        compliance_window_hours=26,
+        logger=logger,
+    )
+
+
+def coordinator_of(store: FakeStore, *organizations: uuid.UUID) -> Invoker:
+    user_id = uuid.uuid4()
+    store.coordinators[user_id] = set(organizations)
+    return Invoker("user", user_id=user_id)
+
+
+@pytest.mark.parametrize(("scheduled", "trigger"), [(True, Trigger.SCHEDULED), (False, Trigger.MANUAL)])
+def test_the_system_runs_every_organisation(scheduled, trigger):
+    store = FakeStore()
+    store.add(3)
+    summary = service_over(store).start_run(SCHEDULER, JobRequest(), scheduled=scheduled)
+    assert (summary.status, summary.paused_count) == (RunStatus.SUCCEEDED, 3)
+    run = store.runs[summary.job_run_id]
+    assert (run.trigger, run.actor_id, run.organization_ids) == (trigger, None, None)
+
+
+def test_a_coordinator_runs_its_own_organisations_as_actor():
+    store = FakeStore()
+    ours, theirs = uuid.uuid4(), uuid.uuid4()
+    [mine] = store.add(1, organization_id=ours)
+    store.add(2, organization_id=theirs)
+    coordinator = coordinator_of(store, ours)
+    # Even when Cloud Scheduler's header is forged, a user's run is manual.
+    summary = service_over(store).start_run(coordinator, JobRequest(), scheduled=True)
+    assert summary.paused_mentor_ids == [mine]
+    run = store.runs[summary.job_run_id]
+    assert (run.trigger, run.actor_id, run.organization_ids) == (Trigger.MANUAL, coordinator.user_id, (ours,))
+
+
+def test_a_user_who_coordinates_nothing_may_not_start_a_run():
+    store = FakeStore()
+    store.add(1)
+    with pytest.raises(PermissionDeniedError):
+        service_over(store).start_run(Invoker("user", user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+    assert store.runs == {}
+    assert store.pause_calls == []
+
+
+def test_a_lookup_the_database_cannot_answer_is_database_unavailable():
+    class Unreachable(FakeStore):
+        def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+            raise StoreError(StoreErrorKind.TRANSIENT, "ConnectError", "connection refused")
+
+    store = Unreachable()
+    with pytest.raises(DatabaseUnavailableError):
+        service_over(store).start_run(Invoker("user", user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+    assert store.runs == {}
+
+
+def test_only_the_system_checks_compliance():
+    store = FakeStore()
+    service = service_over(store)
+    with pytest.raises(PermissionDeniedError):
+        service.check_compliance(coordinator_of(store, uuid.uuid4()))
+    store.add(2)
+    report = service.check_compliance(SCHEDULER)
+    assert not report.ok
+    assert report.expired_active_count == 2
