@@ -10,7 +10,8 @@ import argparse
 import json
 import sys
 
-from bench import auth_cost, gateway_throughput, job_scenarios
+from bench import auth_cost, gateway_throughput, job_scenarios, stub_scenarios
+from bench.harness import FULL, QUICK
 from bench.results import results_path
 
 
@@ -22,7 +23,9 @@ def main() -> int:
     results_path().unlink(missing_ok=True)
     gateway_throughput.main(calls_per_round=300 if quick else 3000, rounds=1 if quick else 3)
     auth_cost.main(calls=100 if quick else 2000)
-    job_scenarios.run_all(job_scenarios.QUICK if quick else job_scenarios.FULL)
+    sizes = QUICK if quick else FULL
+    stub_scenarios.run_all(sizes)
+    job_scenarios.run_all(sizes)
 
     results = json.loads(results_path().read_text())
     print(f"\n{'scenario':<22} {'met':<5} target")

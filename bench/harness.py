@@ -1,4 +1,4 @@
-"""What the job benchmarks share: a stack, seeding, and one job run with the real store."""
+"""What the job benchmarks share: sizes, a stack, seeding, pinning, and one job run with the real store."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import psycopg
@@ -26,6 +27,23 @@ from local_supabase.postgres import Cluster, empty_the_tables, free_port
 
 # The gateway's admin endpoints take the secret key.
 ADMIN = {"apikey": SECRET_KEY}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    client_cpu: int
+    latency: int
+    sweep: int
+    memory_small: int
+    memory_large: int
+    end_to_end: int
+    scale_small: int
+    scale_large: int
+    rounds: int
+
+
+FULL = Sizes(5000, 5000, 2000, 1000, 100_000, 5000, 10_000, 1_000_000, 5)
+QUICK = Sizes(300, 150, 100, 100, 1000, 300, 2_000, 20_000, 2)
 
 
 @dataclass(frozen=True)
@@ -76,8 +94,15 @@ def job_settings(url: str, **overrides: object) -> Settings:
     )
 
 
-def run_job(url: str, **overrides: object) -> tuple[JobSummary, float]:
-    """One run, in this process, through supabase-py and the gateway; (summary, seconds).
+class Timed(NamedTuple):
+    summary: JobSummary
+    seconds: float  # wall time of the run
+    cpu_seconds: float  # CPU time of this whole process (every thread) during the run
+
+
+def run_job(url: str, **overrides: object) -> Timed:
+    """One run, in this process, through supabase-py; the client is built first, as
+    an instance builds it once, and not timed.
 
     Log lines go to /dev/null: writing them is part of the cost, reading them is not.
     """
@@ -85,8 +110,8 @@ def run_job(url: str, **overrides: object) -> tuple[JobSummary, float]:
     with open(os.devnull, "w") as sink:
         logger = configure_logging(sink)
         job = CertificationExpiryJob(SupabaseMentorStore(build_client(settings)), settings, logger)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), time.process_time()
         summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
-        elapsed = time.perf_counter() - started
+        timed = Timed(summary, time.perf_counter() - started, time.process_time() - cpu_before)
         logging.getLogger(logger.name).handlers.clear()
-    return summary, elapsed
+    return timed

@@ -16,8 +16,12 @@ def results_path() -> Path:
     return Path(os.environ.get("BENCH_RESULTS", DEFAULT_RESULTS))
 
 
+# Read at import, before any scenario pins the process to one core.
+_CORES = len(os.sched_getaffinity(0))
+
+
 def machine() -> str:
-    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}"
+    return f"{platform.machine()}, {_CORES} cores, Python {platform.python_version()}"
 
 
 def record(scenario: str, figures: dict[str, Any], target: str, met: bool) -> None:

@@ -36,6 +36,10 @@ BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
 FINISH_RETRIES = 10
 
 
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, StoreError) and error.kind in (StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT)
+
+
 class _NoLongerDue(Exception):
     """The mentor changed since its page was read and is no longer expired and active."""
 
@@ -76,20 +80,24 @@ class CertificationExpiryJob:
         self.settings = settings
         self.logger = logger
         self.clock = clock
-        self.sleep = sleep
-
-    def _with_retries(self, call: Callable[[], T], retries: int | None = None) -> T:
-        """`call()`, tried again on transient failures and version conflicts up to
-        `retries` (default job_max_retries) times; the last error is raised."""
-        retried = {StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT}
-        retrying = Retrying(
-            stop=stop_after_attempt((self.settings.job_max_retries if retries is None else retries) + 1),
+        # Built once and shared by the threads (tenacity keeps each call's state
+        # thread-local): building one per call was most of its cost per mentor
+        # (bench scenario client_cpu; README, "Performance").
+        self._retrying = Retrying(
+            stop=stop_after_attempt(settings.job_max_retries + 1),
             wait=BACKOFF,
-            retry=retry_if_exception(lambda error: isinstance(error, StoreError) and error.kind in retried),
-            sleep=self.sleep,
+            retry=retry_if_exception(_worth_retrying),
+            sleep=sleep,
             reraise=True,
         )
-        return retrying(call)
+        # More patient for the run's outcome: until it lands, the run holds the
+        # lease and the next run is refused (about half a minute of backoff).
+        self._finish_retrying = self._retrying.copy(stop=stop_after_attempt(FINISH_RETRIES + 1))
+
+    def _with_retries(self, call: Callable[[], T]) -> T:
+        """`call()`, tried again on transient failures and version conflicts up to
+        job_max_retries times; the last error is raised."""
+        return self._retrying(call)
 
     def _fail_run(self, run: RunState, message: str, error: StoreError) -> None:
         run.summary.status = RunStatus.FAILED
@@ -119,9 +127,7 @@ class CertificationExpiryJob:
         self._flush_audit(run, force=True)
         run.settle(self.clock())
         try:
-            # More patient than for a mentor: until this lands, the run holds the
-            # lease and the next run is refused (about half a minute of backoff).
-            self._with_retries(lambda: self.store.finish_run(run.summary), retries=FINISH_RETRIES)
+            self._finish_retrying(self.store.finish_run, run.summary)
         except StoreError as error:
             # The run row stays `running` until its lease expires, which the
             # compliance check reports; the response still tells what happened.

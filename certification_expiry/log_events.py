@@ -16,4 +16,6 @@ LOGGER_NAME = "certification_expiry"
 
 def log_event(logger: logging.Logger, level: int, event: str, message: str, **fields: Any) -> None:
     """One line: `event` and the fields go to Cloud Logging as jsonPayload keys."""
-    logger.log(level, message, extra={"json_fields": {"event": event, **to_jsonable_python(fields, fallback=str)}})
+    # stacklevel: the line's sourceLocation is the caller's, not this function's.
+    fields = {"event": event, **to_jsonable_python(fields, fallback=str)}
+    logger.log(level, message, extra={"json_fields": fields}, stacklevel=2)

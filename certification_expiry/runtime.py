@@ -13,13 +13,12 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .auth import Authenticator
-from .job import CertificationExpiryJob
 from .log_events import log_event
-from .service import CertificationExpiryService
 
 if TYPE_CHECKING:
+    from .auth import Authenticator
     from .config import Settings
+    from .service import CertificationExpiryService
 
 
 @dataclass(frozen=True)
@@ -31,10 +30,13 @@ class Runtime:
 
     @classmethod
     def from_environment(cls) -> Runtime:
-        # Imported here, not at the top: supabase-py and google-cloud-logging are
-        # most of the import time, and an instance needs them only once a request
-        # arrives (bench scenario cold_start).
+        # Imported here, not at the top: supabase-py, google-cloud-logging and
+        # PyJWT (with cryptography) are most of the import time, and an instance
+        # needs them only once a request arrives (bench scenario cold_start).
+        from .auth import Authenticator
         from .config import Settings
+        from .job import CertificationExpiryJob
+        from .service import CertificationExpiryService
         from .structured_logging import configure_logging
         from .supabase_store import SupabaseMentorStore, build_client
 

@@ -13,7 +13,8 @@ from local_supabase.postgres import PROJECT_ROOT
 
 SCENARIOS = {
     "gateway_throughput": "ratio",
-    "limit": "ratio",
+    "client_cpu": "job_cpu_ms_per_mentor",
+    "end_to_end": "job_mentors_per_s",
     "latency_hiding": "ratio",
     "against_sequential": "speedup",
     "requests": "requests",
@@ -54,3 +55,5 @@ def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
         assert isinstance(figures["database_scale"][f"{view}_plan_uses_index_at_20000"], bool)
     assert figures["auth_cost"]["certificate_fetches"] == 1
     assert 0 < figures["memory"]["cpu_ms_per_mentor_at_1000"] < 100  # the sizing table's input
+    for floor in ("supabase_py_cpu_ms_per_call", "http_client_cpu_ms_per_call"):
+        assert 0 < figures["client_cpu"][floor] < 100
