@@ -28,6 +28,7 @@ from supabase import create_client
 from bench.harness import Sizes, job_settings, run_job
 from bench.results import record
 from bench.stub_supabase import RunningStub, stub_supabase
+from certification_expiry.request_ids import request_id_for
 from local_supabase.keys import SECRET_KEY
 
 LATENCY_MS = 20
@@ -43,7 +44,7 @@ def _pause_params(number: int) -> dict[str, object]:
         "p_actor_id": None,
         "p_reason": "certification_expired",
         "p_expected_version": 0,
-        "p_request_id": f"certification_expiry:{uuid.uuid4()}:{mentor_id}",
+        "p_request_id": request_id_for(uuid.uuid4(), mentor_id),
     }
 
 

@@ -21,6 +21,7 @@ from certification_expiry.models import AuditRow
 from certification_expiry.supabase_store import SupabaseMentorStore
 from local_supabase.ephemeral import Stack
 from local_supabase.postgres import empty_the_tables
+from tests.database.helpers import create_coordinator, create_mentor, create_user
 from tests.fakes import FakeMentor, FakeStore
 
 
@@ -91,20 +92,12 @@ class SupabaseWorld:
     def add_mentor(
         self, expiry: date | None, status: str = "active", organization_id: uuid.UUID | None = None
     ) -> uuid.UUID:
-        return self.conn.execute(
-            "insert into public.peer_mentors (organization_id, full_name, status, certification_expiry_date)"
-            " values (%s, 'Contract Mentor', %s, %s) returning id",
-            (organization_id or uuid.uuid4(), status, expiry),
-        ).fetchone()["id"]
+        return create_mentor(self.conn, organization_id or uuid.uuid4(), status, expiry)
 
     def add_coordinator(self, *organization_ids: uuid.UUID) -> uuid.UUID:
-        user_id = uuid.uuid4()
-        self.conn.execute("insert into auth.users (id, email) values (%s, %s)", (user_id, f"{user_id}@example.org"))
+        user_id = create_user(self.conn)
         for organization_id in organization_ids:
-            self.conn.execute(
-                "insert into public.organization_coordinators (organization_id, user_id) values (%s, %s)",
-                (organization_id, user_id),
-            )
+            create_coordinator(self.conn, organization_id, user_id)
         return user_id
 
     def status_of(self, mentor_id: uuid.UUID) -> tuple[str, int]:

@@ -48,8 +48,11 @@ def create_user(conn: psycopg.Connection) -> uuid.UUID:
     return user_id
 
 
-def create_coordinator(conn: psycopg.Connection, organization_id: uuid.UUID) -> uuid.UUID:
-    user_id = create_user(conn)
+def create_coordinator(
+    conn: psycopg.Connection, organization_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """A coordinator of the organisation: a new user, or this one."""
+    user_id = user_id or create_user(conn)
     conn.execute(
         "insert into public.organization_coordinators (organization_id, user_id) values (%s, %s)",
         (organization_id, user_id),
