@@ -7,7 +7,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -18,9 +18,10 @@ import psycopg
 from certification_expiry.config import Settings
 from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.models import JobRequest, JobSummary, Trigger
+from certification_expiry.ports import JobStore
 from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging
-from certification_expiry.supabase_store import SupabaseMentorStore, build_client
+from certification_expiry.supabase_store import SupabaseMentorStore, client_factory
 from local_supabase.ephemeral import spawn_gateway, throwaway_cluster
 from local_supabase.keys import DEFAULT_JWT_SECRET, SECRET_KEY, SigningKey, api_key
 from local_supabase.postgres import Cluster, empty_the_tables, free_port
@@ -98,20 +99,27 @@ class Timed(NamedTuple):
     summary: JobSummary
     seconds: float  # wall time of the run
     cpu_seconds: float  # CPU time of this whole process (every thread) during the run
+    main_thread_cpu_seconds: float  # of which the thread that called run()
 
 
-def run_job(url: str, **overrides: object) -> Timed:
-    """One run, in this process, through supabase-py; the client is built first, as
-    an instance builds it once, and not timed.
+def run_job(url: str, store_around: Callable[[JobStore], JobStore] | None = None, **overrides: object) -> Timed:
+    """One run, in this process, through supabase-py, on a store built first, as an
+    instance builds it once, and not timed; `store_around` wraps the store.
 
     Log lines go to /dev/null: writing them is part of the cost, reading them is not.
     """
     settings = job_settings(url, **overrides)
+    store: JobStore = SupabaseMentorStore(client_factory(settings))
     with open(os.devnull, "w") as sink:
         logger = configure_logging(sink)
-        job = CertificationExpiryJob(SupabaseMentorStore(build_client(settings)), settings, logger)
-        started, cpu_before = time.perf_counter(), time.process_time()
+        job = CertificationExpiryJob(store_around(store) if store_around else store, settings, logger)
+        started, cpu_before, main_before = time.perf_counter(), time.process_time(), time.thread_time()
         summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
-        timed = Timed(summary, time.perf_counter() - started, time.process_time() - cpu_before)
+        timed = Timed(
+            summary,
+            time.perf_counter() - started,
+            time.process_time() - cpu_before,
+            time.thread_time() - main_before,
+        )
         logging.getLogger(logger.name).handlers.clear()
     return timed

@@ -38,11 +38,11 @@ class Runtime:
         from .job import CertificationExpiryJob
         from .service import CertificationExpiryService
         from .structured_logging import configure_logging
-        from .supabase_store import SupabaseMentorStore, build_client
+        from .supabase_store import SupabaseMentorStore, client_factory
 
         settings = Settings()
         logger = configure_logging(log_format=settings.log_format)
-        store = SupabaseMentorStore(build_client(settings))
+        store = SupabaseMentorStore(client_factory(settings))
         log_event(
             logger,
             logging.INFO,
@@ -53,7 +53,7 @@ class Runtime:
             jwt_secret=settings.supabase_jwt_secret is not None,
             oidc=settings.oidc_audience is not None,
         )
-        # One store serves the three ports: one client, one connection pool.
+        # One store serves the three ports: one set of clients, lent one per call.
         service = CertificationExpiryService(
             job=CertificationExpiryJob(store, settings, logger),
             compliance=store,

@@ -74,7 +74,7 @@ def cloud_logging_handler(stream: IO[str]) -> StructuredLogHandler:
 
 
 class TextFormatter(logging.Formatter):
-    """`14:02:07 INFO    mentor.paused       run=6320c6b8 mentor_id=e0000000 history_id=2`."""
+    """`14:02:07 INFO    mentors.paused      run=6320c6b8 count=2 mentor_ids=[e0000000,e0000001]`."""
 
     MAX_VALUE = 60
 
@@ -93,9 +93,13 @@ class TextFormatter(logging.Formatter):
     def _short(self, value: object) -> str:
         if isinstance(value, str) and _UUID.fullmatch(value):
             return value[:8]  # enough to tell apart at a glance; the JSON format has it whole
-        if isinstance(value, list) and len(value) > 3:
-            value = [*value[:3], f"+{len(value) - 3} more"]
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+        if isinstance(value, list):
+            shown = [self._short(item) for item in value[:3]]
+            if len(value) > 3:
+                shown.append(f"+{len(value) - 3}")  # and that many more; no space, one field stays one word
+            text = f"[{','.join(shown)}]"
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
         return text if len(text) <= self.MAX_VALUE else text[: self.MAX_VALUE - 1] + "…"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -26,24 +27,32 @@ _TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
 _TRANSIENT_POSTGREST = {"PGRST000", "PGRST001", "PGRST002", "PGRST503"}
 
 
-def build_client(settings: Settings) -> Client:
-    """One client per instance, shared by the job's threads.
+def client_factory(settings: Settings) -> Callable[[], Client]:
+    """How the store makes a client: supabase-py's sync client over one HTTP/1.1 connection.
 
     The sync client on threads rather than the async client: threads were ahead
     at every concurrency measured side by side (README, "Performance", what was
-    tried). HTTP/1.1 on purpose: a shared HTTP/2 connection used from several threads
-    corrupts its state (httpx#3072), and the pool gives each thread its own
-    connection. The timeout is set here because supabase-py ignores
-    postgrest_client_timeout when it is handed a client.
+    tried). One connection per client, because the store lends each client to one
+    call at a time (SupabaseMentorStore). HTTP/1.1 on purpose: HTTP/2 would share
+    a connection between threads, which corrupts its state (httpx#3072). The
+    timeout is set here because supabase-py ignores postgrest_client_timeout when
+    it is handed a client. The TLS context is made once and shared: making one is
+    nearly all of a client's cost.
     """
-    connections = settings.job_concurrency + 2
-    http = httpx.Client(
-        http2=False,
-        timeout=httpx.Timeout(settings.job_request_timeout_seconds),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-    options = SyncClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False)
-    return create_client(settings.supabase_url, settings.database_key.get_secret_value(), options)
+    tls = httpx.create_ssl_context()
+    key = settings.database_key.get_secret_value()
+
+    def connect() -> Client:
+        http = httpx.Client(
+            http2=False,
+            verify=tls,
+            timeout=httpx.Timeout(settings.job_request_timeout_seconds),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        options = SyncClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False)
+        return create_client(settings.supabase_url, key, options)
+
+    return connect
 
 
 def classify(error: Exception) -> StoreError:
@@ -67,19 +76,35 @@ def classify(error: Exception) -> StoreError:
     raise error
 
 
-def _translated(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except (httpx.TransportError, APIError) as error:
-        raise classify(error) from error
-
-
 class SupabaseMentorStore:
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    """Every call borrows a client that no other call is using, and gives it back.
+
+    The job's threads could share one client with a pool of connections, but then
+    httpcore walks every pooled connection, and polls the socket of each idle one,
+    on every request: the clients of one connection each, lent one per call, spend
+    less CPU per mentor (README, "Performance"). There are never more clients than
+    calls that were at once in flight, and they live as long as the store.
+    """
+
+    def __init__(self, connect: Callable[[], Client]) -> None:
+        self._connect = connect
+        self._idle: queue.SimpleQueue[Client] = queue.SimpleQueue()
+
+    def _call(self, request: Callable[[Client], T]) -> T:
+        """`request(client)` on a client of its own, with Supabase's errors as StoreErrors."""
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = self._connect()
+        try:
+            return request(client)
+        except (httpx.TransportError, APIError) as error:
+            raise classify(error) from error
+        finally:
+            self._idle.put(client)
 
     def _rpc(self, function: str, params: dict[str, Any]) -> Any:
-        return _translated(lambda: self.client.rpc(function, params).execute().data)
+        return self._call(lambda client: client.rpc(function, params).execute().data)
 
     def start_run(
         self,
@@ -121,8 +146,9 @@ class SupabaseMentorStore:
             },
         )
 
-    def _candidates(self) -> Any:
-        return self.client.table("expired_active_mentors").select(CANDIDATE_COLUMNS)
+    @staticmethod
+    def _candidates(client: Client) -> Any:
+        return client.table("expired_active_mentors").select(CANDIDATE_COLUMNS)
 
     def expired_active_mentors(
         self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
@@ -131,26 +157,31 @@ class SupabaseMentorStore:
         # partial index: each page is an index range scan that stops after `limit`
         # rows. PostgREST has no row comparison, so (d, i) > (D, I) is written as
         # d >= D and (d > D or i > I).
-        query = self._candidates().order("certification_expiry_date").order("id").limit(limit)
-        if organization_ids is not None:
-            query = query.in_("organization_id", [str(o) for o in organization_ids])
-        if after is not None:
-            day = after.certification_expiry_date.isoformat()
-            query = query.gte("certification_expiry_date", day).or_(
-                f"certification_expiry_date.gt.{day},id.gt.{after.id}"
-            )
-        rows = _translated(lambda: query.execute().data)
-        return [Candidate.model_validate(row) for row in rows]
+        def read(client: Client) -> Any:
+            query = self._candidates(client).order("certification_expiry_date").order("id").limit(limit)
+            if organization_ids is not None:
+                query = query.in_("organization_id", [str(o) for o in organization_ids])
+            if after is not None:
+                day = after.certification_expiry_date.isoformat()
+                query = query.gte("certification_expiry_date", day).or_(
+                    f"certification_expiry_date.gt.{day},id.gt.{after.id}"
+                )
+            return query.execute().data
+
+        return [Candidate.model_validate(row) for row in self._call(read)]
 
     def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
         # HEAD with count=exact: the total from Content-Range, no rows.
-        query = self.client.table("expired_active_mentors").select("id", count=CountMethod.exact, head=True)
-        if organization_ids is not None:
-            query = query.in_("organization_id", [str(o) for o in organization_ids])
-        return int(_translated(lambda: query.execute().count) or 0)
+        def count(client: Client) -> int | None:
+            query = client.table("expired_active_mentors").select("id", count=CountMethod.exact, head=True)
+            if organization_ids is not None:
+                query = query.in_("organization_id", [str(o) for o in organization_ids])
+            return query.execute().count
+
+        return int(self._call(count) or 0)
 
     def current(self, mentor_id: uuid.UUID) -> Candidate | None:
-        rows = _translated(lambda: self._candidates().eq("id", str(mentor_id)).execute().data)
+        rows = self._call(lambda client: self._candidates(client).eq("id", str(mentor_id)).execute().data)
         return Candidate.model_validate(rows[0]) if rows else None
 
     def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
@@ -176,9 +207,9 @@ class SupabaseMentorStore:
         )
 
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = _translated(
-            lambda: (
-                self.client.table("organization_coordinators")
+        rows = self._call(
+            lambda client: (
+                client.table("organization_coordinators")
                 .select("organization_id")
                 .eq("user_id", str(user_id))
                 .execute()
@@ -190,9 +221,9 @@ class SupabaseMentorStore:
     def write_audit(self, rows: Sequence[AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]
         # default_to_null=False: changed_at is not sent and takes the database's now().
-        _translated(
-            lambda: (
-                self.client.table("certification_expiry_audit")
+        self._call(
+            lambda client: (
+                client.table("certification_expiry_audit")
                 .upsert(
                     payload,
                     on_conflict="job_run_id,mentor_id",

@@ -57,3 +57,6 @@ def test_every_benchmark_runs_and_reports_sane_figures(tmp_path):
     assert 0 < figures["memory"]["cpu_ms_per_mentor_at_1000"] < 100  # the sizing table's input
     for floor in ("supabase_py_cpu_ms_per_call", "http_client_cpu_ms_per_call"):
         assert 0 < figures["client_cpu"][floor] < 100
+    split = [f"split_{part}_in_supabase_py_ms" for part in ("workers", "job_thread")]
+    split += [f"split_{part}_job_ms" for part in ("workers", "job_thread")]
+    assert all(0 < figures["client_cpu"][part] < 100 for part in split)

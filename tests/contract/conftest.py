@@ -85,7 +85,7 @@ class SupabaseWorld:
     """The real store through supabase-py and the gateway; data arranged with SQL."""
 
     def __init__(self, stack: Stack, conn: psycopg.Connection) -> None:
-        self.store = SupabaseMentorStore(create_client(stack.url, stack.secret_key))
+        self.store = SupabaseMentorStore(lambda: create_client(stack.url, stack.secret_key))
         self.conn = conn
         self.today = conn.execute("select public.certification_today() as today").fetchone()["today"]
 

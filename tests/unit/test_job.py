@@ -158,7 +158,7 @@ def test_transient_failures_are_retried_with_the_same_request_id(logger):
     assert all(0 <= pause <= 5 for pause in job.sleeps)
 
 
-def test_a_retry_after_a_lost_answer_comes_back_replayed_and_counts_as_paused(logger):
+def test_a_retry_after_a_lost_answer_comes_back_replayed_and_counts_as_paused(logger, log_stream):
     store = FakeStore()
     [mentor] = store.add(1)
     original_pause = store.pause
@@ -173,6 +173,8 @@ def test_a_retry_after_a_lost_answer_comes_back_replayed_and_counts_as_paused(lo
     assert summary.paused_mentor_ids == [mentor]
     assert len(store.history) == 1
     assert len(store.audit) == 1
+    [paused] = [line for line in our_log_lines(log_stream) if line["event"] == "mentors.paused"]
+    assert paused["replayed_mentor_ids"] == paused["mentor_ids"] == [str(mentor)]
 
 
 def test_permanent_failures_are_not_retried_and_retries_are_bounded(logger):
@@ -292,7 +294,7 @@ def test_log_lines_follow_the_schema(logger, log_stream):
 
     lines = our_log_lines(log_stream)
     events = [line["event"] for line in lines]
-    expected = {"job.started", "mentor.paused", "mentor.failed", "mentor.skipped", "audit.written", "job.finished"}
+    expected = {"job.started", "mentors.paused", "mentor.failed", "mentor.skipped", "audit.written", "job.finished"}
     assert expected <= set(events)
     for line in lines:
         jsonschema.validate(line, SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -300,9 +302,37 @@ def test_log_lines_follow_the_schema(logger, log_stream):
     assert (finished["paused_count"], finished["error_count"], finished["skipped_count"]) == (1, 1, 1)
 
 
-def test_the_schema_rejects_a_line_without_its_context():
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"event": "mentors.paused", "count": 1, "mentor_ids": [str(uuid.uuid4())]},  # no job_run_id
+        {"event": "mentors.paused", "job_run_id": str(uuid.uuid4()), "count": 0},  # no mentor_ids
+        {"event": "mentor.failed", "job_run_id": str(uuid.uuid4())},  # no mentor_id
+    ],
+)
+def test_the_schema_rejects_a_line_without_its_context(line):
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"severity": "INFO", "message": "m", "event": "mentor.paused"}, SCHEMA)
+        jsonschema.validate({"severity": "INFO", "message": "m", **line}, SCHEMA)
+
+
+def test_one_line_per_page_names_the_mentors_it_paused_and_each_exception_has_its_own(logger, log_stream):
+    store = FakeStore()
+    mentors = store.add(24)
+    failing, skipped = mentors[3], mentors[10]  # wherever they fall, every page pauses someone
+    store.pause_failures[failing] = [StoreError(StoreErrorKind.PERMANENT, "22023", "bad")]
+    store.pause_failures[skipped] = [StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", "not active")]
+    summary = make_job(store, logger).run(JobRequest(), SCHEDULED)
+
+    lines = our_log_lines(log_stream)
+    paused_lines = [line for line in lines if line["event"] == "mentors.paused"]
+    assert len(paused_lines) == 4  # pages of 7: 7, 7, 7, 3
+    assert [line["count"] for line in paused_lines] == [len(line["mentor_ids"]) for line in paused_lines]
+    named = [mentor for line in paused_lines for mentor in line["mentor_ids"]]
+    assert len(named) == 22
+    assert sorted(named) == sorted(str(mentor) for mentor in summary.paused_mentor_ids)
+    assert all(line["replayed_mentor_ids"] == [] for line in paused_lines)
+    assert [line["mentor_id"] for line in lines if line["event"] == "mentor.failed"] == [str(failing)]
+    assert [line["mentor_id"] for line in lines if line["event"] == "mentor.skipped"] == [str(skipped)]
 
 
 # --- what the operator reads ---------------------------------------------------------------
@@ -352,7 +382,7 @@ def test_the_text_format_is_one_short_line_per_event_from_the_same_calls(log_str
     make_job(store, configure_logging(log_stream, "text")).run(JobRequest(), SCHEDULED)
     lines = log_stream.getvalue().splitlines()
     events = [line.split()[2] for line in lines]
-    assert events.count("mentor.paused") == 9
+    assert events.count("mentors.paused") == 2  # one per page of 7
     assert events[0] == "job.started"
     assert events[-1] == "job.finished"
     assert "job.progress" in events

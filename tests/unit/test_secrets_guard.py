@@ -16,5 +16,5 @@ def test_keys_tokens_and_the_jwt_secret_are_flagged_and_ordinary_lines_are_not()
         f"secret={DEFAULT_JWT_SECRET}",
         f"key={SECRET_KEY}",
     ]
-    clean = ['{"event": "mentor.paused", "mentor_id": "e0000000-0000-4000-8000-000000000001"}', "eyJ alone is fine"]
+    clean = ['{"event": "mentor.failed", "mentor_id": "e0000000-0000-4000-8000-000000000001"}', "eyJ alone is fine"]
     assert len(leaks(flagged + clean)) == len(flagged)
