@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+# The audience Supabase Auth writes into every signed-in user's access token.
+USER_AUDIENCE = "authenticated"
 # Google's signing certificates, in the PEM form google-auth reads.
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 # Fetching keys happens while a request waits: never longer than this.
@@ -148,13 +150,18 @@ class SupabaseUserTokens:
 
     def verify(self, token: str) -> Invoker:
         key = self._signing_key(token)
+        # The key's own algorithm only: no HS256 "signed" with a public key.
+        return _user(self.claims(token, key.key, key.algorithm_name))
+
+    def claims(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+        """The claims of a user's access token signed with this key: Supabase Auth's
+        audience and this project's issuer, a numeric expiry in the future."""
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
-                key.key,
-                # The key's own algorithm only: no HS256 "signed" with a public key.
-                algorithms=[key.algorithm_name],
-                audience="authenticated",
+                key,
+                algorithms=[algorithm],
+                audience=USER_AUDIENCE,
                 issuer=self.issuer,
                 options={"require": ["exp", "sub", "aud", "iss"]},
             )
@@ -162,13 +169,27 @@ class SupabaseUserTokens:
             raise AuthenticationError("the access token has expired") from error
         except jwt.PyJWTError as error:
             raise AuthenticationError("the access token is not valid for this project", detail=str(error)) from error
-        return _user(claims)
+        _require_numeric_expiry(claims)
+        return claims
+
+
+def _require_numeric_expiry(claims: dict[str, Any]) -> None:
+    """RFC 7519's NumericDate: PyJWT also takes a string of digits, which no issuer we
+    trust writes."""
+    expiry = claims.get("exp")
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float):
+        raise AuthenticationError("the token is not valid for this project", detail="exp is not a number")
+
+
+def _refuse_other_roles(claims: dict[str, Any]) -> None:
+    """A valid token of a role that may not do this (the anon key): 403, not 401."""
+    if claims.get("role") != "authenticated":
+        raise PermissionDeniedError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
 
 
 def _user(claims: dict[str, Any]) -> Invoker:
     """A signed-in user from verified claims; any other role may not do this."""
-    if claims.get("role") != "authenticated":
-        raise PermissionDeniedError("this token's role may not do this", detail=f"role {claims.get('role')!r}")
+    _refuse_other_roles(claims)
     try:
         return Invoker("user", user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
     except ValueError as error:
@@ -217,11 +238,14 @@ class Authenticator:
         raise AuthenticationError("this token cannot be verified here")
 
     def _supabase_jwt(self, token: str) -> Invoker:
+        """A JWT signed with the legacy secret: the service-role key (no audience, no
+        user), or a user's session, held to the same claims as a JWKS-signed one."""
         assert self.settings.supabase_jwt_secret is not None
+        secret = self.settings.supabase_jwt_secret.get_secret_value()
         try:
             claims = jwt.decode(
                 token,
-                self.settings.supabase_jwt_secret.get_secret_value(),
+                secret,
                 algorithms=["HS256"],
                 # A token without an expiry would be valid for ever.
                 options={"verify_aud": False, "require": ["exp"]},
@@ -230,6 +254,10 @@ class Authenticator:
             raise AuthenticationError("the JWT has expired") from error
         except jwt.PyJWTError as error:
             raise AuthenticationError("the JWT is not valid for this project", detail=str(error)) from error
+        _require_numeric_expiry(claims)
         if claims.get("role") == "service_role":
             return Invoker("service_role_jwt")
-        return _user(claims)
+        _refuse_other_roles(claims)
+        # A token minted with the secret for another purpose, audience or issuer is
+        # not a session of this project's users.
+        return _user(self.users.claims(token, secret, "HS256"))

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Retries after the first attempt, for transient failures only.
     job_max_retries: int = Field(3, ge=0, le=10)
     job_max_body_bytes: int = Field(64 * 1024, gt=0)
+    # A coordinator's run of one kind (dry or real) for one set of organisations at
+    # most once per this many seconds (429 and Retry-After otherwise); 0 lifts it.
+    coordinator_run_interval_seconds: int = Field(300, ge=0, le=24 * 3600)
     # The compliance check reports a breach when no full run succeeded this long.
     compliance_window_hours: int = Field(26, ge=1, le=24 * 14)
 
@@ -70,10 +73,20 @@ class Settings(BaseSettings):
             return [item.strip() for item in raw.split(",") if item.strip()]
         return raw
 
+    @field_validator("supabase_service_role_key")
+    @classmethod
+    def _blank_is_unset(cls, key: SecretStr | None) -> SecretStr | None:
+        """An empty value (a secret manager handing back nothing) is no key at all."""
+        return key if key is not None and key.get_secret_value().strip() else None
+
     @model_validator(mode="after")
     def _a_database_key(self) -> Settings:
+        # Named, never shown: the values are secrets.
         if not self.supabase_secret_key and self.supabase_service_role_key is None:
-            raise ValueError("set SUPABASE_SECRET_KEY (sb_secret_...), or the legacy SUPABASE_SERVICE_ROLE_KEY")
+            raise ValueError(
+                "no usable database credential: SUPABASE_SECRET_KEY (sb_secret_..., comma-separated) and the legacy"
+                " SUPABASE_SERVICE_ROLE_KEY are both unset or empty; set one of them"
+            )
         return self
 
     @property

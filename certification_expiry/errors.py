@@ -42,6 +42,14 @@ class LeaseHeldError(CertificationExpiryError):
     """Another run is working: this one touches nothing."""
 
 
+class RunRateLimitedError(CertificationExpiryError):
+    """A coordinator's run of this kind for these organisations started too recently."""
+
+    def __init__(self, message: str, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(message, detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class DatabaseUnavailableError(CertificationExpiryError):
     """The database could not be reached or answered with a server error."""
 

@@ -21,6 +21,7 @@ from .errors import (
     MethodNotAllowedError,
     PermissionDeniedError,
     RequestTooLargeError,
+    RunRateLimitedError,
     VerificationUnavailableError,
 )
 from .log_events import LOGGER_NAME, log_event
@@ -38,6 +39,7 @@ ERROR_ANSWERS: dict[type[CertificationExpiryError], tuple[int, str]] = {
     MethodNotAllowedError: (405, "method_not_allowed"),
     LeaseHeldError: (409, "run_in_progress"),
     RequestTooLargeError: (413, "payload_too_large"),
+    RunRateLimitedError: (429, "too_many_runs"),
     DatabaseUnavailableError: (503, "database_unavailable"),
     VerificationUnavailableError: (503, "verification_unavailable"),
 }
@@ -52,6 +54,8 @@ def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, 
     headers = {"Allow": ", ".join(allowed_methods)} if isinstance(error, MethodNotAllowedError) else {}
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, RunRateLimitedError):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     log_event(
         logging.getLogger(LOGGER_NAME),
         logging.WARNING if status < 500 else logging.ERROR,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from .errors import DatabaseUnavailableError, LeaseHeldError
+from .errors import DatabaseUnavailableError, LeaseHeldError, RunRateLimitedError
 from .log_events import log_event
 from .models import Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition
 from .ports import JobStore, StoreError, StoreErrorKind
@@ -156,11 +156,23 @@ class CertificationExpiryJob:
                     self.settings.lease_seconds,
                     scope.actor_id,
                     scope.organization_ids,
+                    self.settings.coordinator_run_interval_seconds,
                 ),
             )
         except StoreError as error:
+            # Generic messages: naming the run that holds the lease, or until when,
+            # would help a caller time a loop of runs. The store's words go to the log.
             if error.kind is StoreErrorKind.LEASE_HELD:
-                raise LeaseHeldError(error.message) from error
+                raise LeaseHeldError(
+                    "another certification expiry run covering these organisations is working; try again later",
+                    detail=error.message,
+                ) from error
+            if error.kind is StoreErrorKind.RATE_LIMITED:
+                raise RunRateLimitedError(
+                    "a run like this one started a short while ago; try again later",
+                    retry_after_seconds=error.retry_after_seconds or self.settings.coordinator_run_interval_seconds,
+                    detail=error.message,
+                ) from error
             raise DatabaseUnavailableError(
                 "could not start the run: the database did not answer", detail=str(error)
             ) from error

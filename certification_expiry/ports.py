@@ -18,18 +18,21 @@ from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSumma
 class StoreErrorKind(StrEnum):
     TRANSIENT = "transient"  # network, timeout, 5xx: worth retrying as it was
     CONFLICT = "conflict"  # the row changed under us (PT409): read it again, then retry
-    LEASE_HELD = "lease_held"  # another run holds the run lease: nothing to retry
+    LEASE_HELD = "lease_held"  # another run covering these organisations works: nothing to retry
+    RATE_LIMITED = "rate_limited"  # a coordinator's run of this kind started too recently (PT429)
     NOT_ALLOWED = "not_allowed"  # the transition is not allowed any more (P0001)
     NOT_FOUND = "not_found"  # the mentor is gone (PT404)
     PERMANENT = "permanent"  # anything else: retrying would not help
 
 
 class StoreError(Exception):
-    def __init__(self, kind: StoreErrorKind, code: str, message: str) -> None:
+    def __init__(self, kind: StoreErrorKind, code: str, message: str, retry_after_seconds: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.kind = kind
         self.code = code
         self.message = message
+        # RATE_LIMITED: how long until the same run may start, when the store knows.
+        self.retry_after_seconds = retry_after_seconds
 
 
 class JobStore(Protocol):
@@ -43,8 +46,14 @@ class JobStore(Protocol):
         lease_seconds: int,
         actor_id: uuid.UUID | None,
         organization_ids: Sequence[uuid.UUID] | None,
+        coordinator_interval_seconds: int,
     ) -> None:
-        """Record the run and take the lease; StoreError LEASE_HELD when another run holds it."""
+        """Record the run and take the lease.
+
+        A full run (organization_ids None) is refused only by another full run; a
+        coordinator's run by any working run that covers one of its organisations
+        (both LEASE_HELD), and by a run of the same kind for the same organisations
+        started less than coordinator_interval_seconds ago (RATE_LIMITED)."""
 
     def finish_run(self, summary: JobSummary) -> None:
         """Record the run's outcome and counts, which releases the lease."""

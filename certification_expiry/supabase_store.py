@@ -65,6 +65,7 @@ def classify(error: Exception) -> StoreError:
             "P0001": StoreErrorKind.NOT_ALLOWED,
             "PT404": StoreErrorKind.NOT_FOUND,
             "PT409": StoreErrorKind.CONFLICT,
+            "PT429": StoreErrorKind.RATE_LIMITED,
         }.get(code)
         if kind is None:
             # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the status in
@@ -72,6 +73,10 @@ def classify(error: Exception) -> StoreError:
             server_side = code in _TRANSIENT_POSTGREST or (code.isdigit() and code.startswith("5"))
             transient = server_side or code.startswith(_TRANSIENT_SQLSTATES)
             kind = StoreErrorKind.TRANSIENT if transient else StoreErrorKind.PERMANENT
+        if kind is StoreErrorKind.RATE_LIMITED:
+            # start_certification_expiry_run puts the seconds to wait in the detail.
+            details = str(error.details or "")
+            return StoreError(kind, code, message, int(details) if details.isdigit() else None)
         return StoreError(kind, code, message)
     raise error
 
@@ -114,6 +119,7 @@ class SupabaseMentorStore:
         lease_seconds: int,
         actor_id: uuid.UUID | None,
         organization_ids: Sequence[uuid.UUID] | None,
+        coordinator_interval_seconds: int,
     ) -> None:
         try:
             self._rpc(
@@ -125,10 +131,12 @@ class SupabaseMentorStore:
                     "p_lease_seconds": lease_seconds,
                     "p_actor_id": str(actor_id) if actor_id else None,
                     "p_organization_ids": [str(o) for o in organization_ids] if organization_ids is not None else None,
+                    "p_coordinator_interval_seconds": coordinator_interval_seconds,
                 },
             )
         except StoreError as error:
-            # The function's PT409 means one thing here: another run holds the lease.
+            # The function's PT409 means one thing here: another run covering these
+            # organisations holds the lease.
             if error.kind is StoreErrorKind.CONFLICT:
                 raise StoreError(StoreErrorKind.LEASE_HELD, error.code, error.message) from error
             raise

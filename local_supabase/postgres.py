@@ -172,6 +172,7 @@ class Cluster:
 # Every table the migrations and the seed write, in one statement's order.
 SCHEMA_TABLES = (
     "public.certification_expiry_audit, public.certification_expiry_runs, public.mentor_status_history,"
+    " public.certification_renewals,"
     " public.peer_mentors, public.organization_coordinators, auth.users"
 )
 

@@ -7,6 +7,7 @@ store on the local stack, so a rule it gets wrong fails there, not in production
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,24 +118,48 @@ class FakeStore:
         lease_seconds: int,
         actor_id: uuid.UUID | None,
         organization_ids: Sequence[uuid.UUID] | None,
+        coordinator_interval_seconds: int,
     ) -> None:
         now = datetime.now(UTC)
         for run in self.runs.values():
             # A run whose lease ran out was killed or crashed before it could finish.
             if run.status == "running" and run.lease_expires_at <= now:
                 run.status, run.finished_at, run.lease_expired = "failed", now, True
-        holders = [other for other, run in self.runs.items() if run.status == "running" and other != run_id]
-        if self.lease_held or holders:
-            raise StoreError(StoreErrorKind.LEASE_HELD, "PT409", "another certification expiry run holds the lease")
+        if run_id in self.runs and self.runs[run_id].status == "running":
+            return  # the same run asking again: its first answer was lost
+        scope = tuple(sorted(set(organization_ids))) if organization_ids is not None else None
+
+        def covers(run: FakeRun) -> bool:
+            """Whether a working run covers one of this run's organisations."""
+            if scope is None:
+                return run.organization_ids is None
+            return run.organization_ids is None or bool(set(run.organization_ids) & set(scope))
+
+        if self.lease_held or any(run.status == "running" and covers(run) for run in self.runs.values()):
+            raise StoreError(StoreErrorKind.LEASE_HELD, "PT409", "another run covering these organisations is working")
+        if scope is not None:
+            recent = [
+                run.started_at
+                for run in self.runs.values()
+                if run.organization_ids == scope
+                and run.dry_run == dry_run
+                and now - run.started_at < timedelta(seconds=coordinator_interval_seconds)
+            ]
+            if recent:
+                wait = max(recent) + timedelta(seconds=coordinator_interval_seconds) - now
+                raise StoreError(
+                    StoreErrorKind.RATE_LIMITED,
+                    "PT429",
+                    "a run of this kind for these organisations started recently",
+                    max(1, math.ceil(wait.total_seconds())),
+                )
         if run_id in self.runs:
-            if self.runs[run_id].status == "running":
-                return  # the same run asking again: its first answer was lost
             raise StoreError(StoreErrorKind.PERMANENT, "22023", f"run id {run_id} was already used by a finished run")
         self.runs[run_id] = FakeRun(
             trigger,
             dry_run,
             actor_id,
-            tuple(organization_ids) if organization_ids is not None else None,
+            scope,
             started_at=now,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
         )

@@ -38,7 +38,7 @@ COMPLIANCE_KEYS = {"ok", "reasons", "expired_active_count", "last_success_at", "
 # What the function and the websites rely on, with who must and must not have it.
 FUNCTIONS = {
     "public.update_mentor_status(uuid, text, uuid, text, integer, text)": ({"authenticated", "service_role"}, {"anon"}),
-    "public.start_certification_expiry_run(uuid, text, boolean, integer, uuid, uuid[])": (
+    "public.start_certification_expiry_run(uuid, text, boolean, integer, uuid, uuid[], integer)": (
         {"service_role"},
         {"anon", "authenticated"},
     ),
@@ -48,6 +48,10 @@ FUNCTIONS = {
     ),
     "public.repair_certification_expiry_audit()": ({"service_role"}, {"anon", "authenticated"}),
     "public.certification_compliance_status(integer)": ({"service_role"}, {"anon", "authenticated"}),
+    "public.record_certification_renewal(uuid, date, uuid, text, boolean, text)": (
+        {"authenticated", "service_role"},
+        {"anon"},
+    ),
 }
 RELATIONS = {
     "public.peer_mentors": ({"authenticated", "service_role"}, set()),
@@ -57,8 +61,15 @@ RELATIONS = {
     "public.expired_active_mentors": ({"service_role"}, set()),
     "public.listed_peer_mentors": ({"authenticated", "service_role"}, {"anon"}),
     "public.certification_expiry_pauses": ({"authenticated", "service_role"}, {"anon"}),
+    "public.certification_renewals": ({"authenticated", "service_role"}, {"anon"}),
+    "public.certifications_expiring_soon": ({"authenticated", "service_role"}, {"anon"}),
 }
-VIEWS = ("public.expired_active_mentors", "public.listed_peer_mentors", "public.certification_expiry_pauses")
+VIEWS = (
+    "public.expired_active_mentors",
+    "public.listed_peer_mentors",
+    "public.certification_expiry_pauses",
+    "public.certifications_expiring_soon",
+)
 FALLBACK_JOB = "certification-expiry-fallback"
 
 

@@ -30,9 +30,9 @@ class Caller:
 
 
 def authorization_bearer(headers: Mapping[str, str]) -> str | None:
-    """The token of `Authorization: Bearer`, if there is one."""
+    """The token of `Authorization: Bearer`, if there is one ("" for an empty one)."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _is_jwt(token: str) -> bool:
@@ -72,9 +72,18 @@ class Keys:
         bearer token when it is not a JWT) maps to its role, as Supabase's API
         gateway turns `sb_secret_…` into service_role and `sb_publishable_…` into anon."""
         token = authorization_bearer(headers)
+        if token == "":
+            raise GatewayError(401, "PGRST301", "Empty JWT is sent in Authorization header", headers=_INVALID)
         if token is not None and _is_jwt(token):
             return self.jwt_caller(token)
-        key = headers.get("apikey") or token
+        api_key = headers.get("apikey")
+        # An API key in Authorization counts only when it is the apikey header's
+        # (Supabase's gateway); anything else there is a JWT PostgREST cannot read.
+        if token is not None and api_key is not None and token != api_key:
+            raise GatewayError(
+                401, "PGRST301", f"Expected 3 parts in JWT; got {token.count('.') + 1}", headers=_INVALID
+            )
+        key = api_key or token
         if key is None:
             return Caller("anon", {"role": "anon"})
         if key in self.api_keys:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from psycopg import sql
+from psycopg.abc import AdaptContext
 
 from .errors import GatewayError
 
@@ -183,6 +184,15 @@ def where_clause(conditions: list[Filter | Logic], params: list[object]) -> sql.
     return sql.SQL(" where ") + sql.SQL(" and ").join(c.to_sql(params) for c in conditions)
 
 
+class Alias(sql.Identifier):
+    """A name the caller chose for a column of the result: quoted, and with `%`
+    doubled, because every statement is rendered with parameters (app.run) and
+    psycopg reads a `%` anywhere in the text as the start of a placeholder."""
+
+    def as_bytes(self, context: AdaptContext | None = None) -> bytes:
+        return super().as_bytes(context).replace(b"%", b"%%")
+
+
 def select_list(select: str | None) -> sql.Composable:
     """`select=a,b,alias:c`; `*` or absent is every column. Embedding is not supported."""
     if not select or select == "*":
@@ -197,7 +207,7 @@ def select_list(select: str | None) -> sql.Composable:
         items.append(
             sql.Identifier(column)
             if alias == column
-            else sql.SQL("{} as {}").format(sql.Identifier(column), sql.Identifier(alias))
+            else sql.SQL("{} as {}").format(sql.Identifier(column), Alias(alias))
         )
     return sql.SQL(", ").join(items)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import logging
+import re
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -165,9 +170,10 @@ def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client,
     assert (runs, history) == (0, 0)
 
 
-def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase_auth(db, client, own_stack):
+def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase_auth(db, own_stack, monkeypatch):
     oslo = add_mentors(db, OSLO, 4)
     coordinator = add_coordinator(db, OSLO)
+    client = function_test_client(own_stack, monkeypatch, COORDINATOR_RUN_INTERVAL_SECONDS="0")
     own_stack.gateway.requests.clear()
 
     for _ in range(3):
@@ -201,3 +207,123 @@ def test_during_a_rotation_every_listed_secret_key_is_accepted_and_others_are_no
     for key, status in ((own_stack.secret_key, 200), (old, 200), ("sb_secret_revoked", 401)):
         response = client.post("/", headers={"Authorization": f"Bearer {key}"}, json={"dry_run": True})
         assert response.status_code == status, response.get_json()
+
+
+# --- coordinators' runs and the nightly run ------------------------------------------------------
+
+UUID_OR_TIME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}|\d{2}:\d{2}|\d{4}-\d{2}-\d{2}")
+SCHEDULER = {"X-CloudScheduler-JobName": "certification-expiry-nightly"}
+
+
+def hold_the_lease(db: psycopg.Connection, organization_ids: list[uuid.UUID] | None) -> None:
+    """A run that works now (a coordinator's when organisations are given)."""
+    db.execute(
+        "insert into public.certification_expiry_runs (id, trigger, actor_id, organization_ids, lease_expires_at)"
+        " values (gen_random_uuid(), 'manual', null, %s, now() + interval '10 minutes')",
+        (organization_ids,),
+    )
+
+
+def test_a_working_coordinators_run_never_refuses_the_scheduler(db, client, own_stack):
+    add_mentors(db, OSLO, 3)
+    hold_the_lease(db, [OSLO])
+    response = client.post("/", headers={"Authorization": f"Bearer {own_stack.secret_key}", **SCHEDULER})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["paused_count"] == 3
+
+
+def test_a_coordinators_run_waits_for_a_run_covering_its_organisations_and_the_409_names_nothing(db, client, own_stack):
+    coordinator = add_coordinator(db, OSLO)
+    hold_the_lease(db, None)
+    response = client.post("/", headers={"Authorization": f"Bearer {own_stack.user_token(coordinator)}"})
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "run_in_progress"
+    assert not UUID_OR_TIME.search(body), body
+
+
+def test_a_coordinators_runs_are_limited_per_kind_with_retry_after_and_the_429_names_nothing(db, client, own_stack):
+    add_mentors(db, OSLO, 2)
+    coordinator = add_coordinator(db, OSLO)
+    headers = {"Authorization": f"Bearer {own_stack.user_token(coordinator)}"}
+    assert client.post("/", headers=headers, json={"dry_run": True}).status_code == 200
+    again = client.post("/", headers=headers, json={"dry_run": True})
+    assert again.status_code == 429
+    assert 0 < int(again.headers["Retry-After"]) <= 300
+    assert again.get_json()["error"]["code"] == "too_many_runs"
+    assert not UUID_OR_TIME.search(again.get_data(as_text=True))
+    # The real run may follow the dry run at once; then it too waits its turn.
+    assert client.post("/", headers=headers).status_code == 200
+    assert client.post("/", headers=headers).status_code == 429
+    (runs,) = db.execute("select count(*) from public.certification_expiry_runs").fetchone()
+    assert runs == 2
+
+
+def test_a_full_run_and_a_coordinators_run_on_the_same_mentors_pause_each_once(db, own_stack, monkeypatch):
+    mentors = add_mentors(db, OSLO, 300)
+    coordinator = add_coordinator(db, OSLO)
+    client = function_test_client(own_stack, monkeypatch, JOB_PAGE_SIZE="50")
+
+    def post(token: str) -> dict:
+        response = client.post("/", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def coordinators_run_working() -> bool:
+        query = "select count(*) from public.mentor_status_history h where h.actor_id = %s"
+        return db.execute(query, (coordinator,)).fetchone()[0] > 0
+
+    # The coordinator's run first, and the scheduler's while it works: both go on.
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, own_stack.user_token(coordinator))
+        deadline = time.monotonic() + 20
+        while not coordinators_run_working() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = pool.submit(post, own_stack.secret_key)
+        summaries = [first.result(), second.result()]
+
+    paused = [set(summary["paused_mentor_ids"]) for summary in summaries]
+    assert all(paused)  # both worked on the organisation's mentors
+    assert paused[0].isdisjoint(paused[1])
+    assert paused[0] | paused[1] == mentors
+    history = db.execute(
+        "select mentor_id::text, count(*) from public.mentor_status_history group by mentor_id"
+    ).fetchall()
+    assert {mentor for mentor, _ in history} == mentors
+    assert {count for _, count in history} == {1}
+    (audited,) = db.execute("select count(distinct mentor_id) from public.certification_expiry_audit").fetchone()
+    assert audited == len(mentors)
+
+
+def test_eight_loops_of_coordinators_runs_never_keep_the_scheduler_out(db, own_stack, monkeypatch):
+    """Eight hostile coordinators, each looping dry runs back to back with the rate limit
+    lifted (its worst case), while the scheduler attempts the nightly run: every attempt
+    gets through at once."""
+    add_mentors(db, OSLO, 20)
+    client = function_test_client(own_stack, monkeypatch, COORDINATOR_RUN_INTERVAL_SECONDS="0")
+    tokens = [own_stack.user_token(add_coordinator(db, organization)) for organization in [OSLO] * 4 + [BERGEN] * 4]
+    stop = threading.Event()
+
+    def loop(token: str) -> collections.Counter[int]:
+        answers: collections.Counter[int] = collections.Counter()
+        while not stop.is_set():
+            answers[
+                client.post("/", headers={"Authorization": f"Bearer {token}"}, json={"dry_run": True}).status_code
+            ] += 1
+        return answers
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        loops = [pool.submit(loop, token) for token in tokens]
+        scheduler = []
+        for _ in range(5):
+            time.sleep(0.3)
+            response = client.post(
+                "/", headers={"Authorization": f"Bearer {own_stack.secret_key}", **SCHEDULER}, json={"dry_run": True}
+            )
+            scheduler.append(response.status_code)
+        stop.set()
+        coordinators = sum((future.result() for future in loops), collections.Counter())
+
+    assert scheduler == [200] * 5
+    assert coordinators[200] > 0
+    assert set(coordinators) <= {200, 409}

@@ -21,7 +21,7 @@ from certification_expiry.models import AuditRow
 from certification_expiry.supabase_store import SupabaseMentorStore
 from local_supabase.ephemeral import Stack
 from local_supabase.postgres import empty_the_tables
-from tests.database.helpers import create_coordinator, create_mentor, create_user
+from tests.database.helpers import SERVICE_ROLE, create_coordinator, create_mentor, create_user, record_renewal
 from tests.fakes import FakeMentor, FakeStore
 
 
@@ -34,6 +34,9 @@ class World(Protocol):
     ) -> uuid.UUID: ...
 
     def add_coordinator(self, *organization_ids: uuid.UUID) -> uuid.UUID: ...
+
+    def renew(self, mentor_id: uuid.UUID, new_expiry_date: date) -> None:
+        """A coordinator's record_certification_renewal, without reactivation."""
 
     def status_of(self, mentor_id: uuid.UUID) -> tuple[str, int]:
         """The mentor's status and status_version."""
@@ -62,6 +65,10 @@ class FakeWorld:
         user_id = uuid.uuid4()
         self.store.coordinators[user_id] = set(organization_ids)
         return user_id
+
+    def renew(self, mentor_id: uuid.UUID, new_expiry_date: date) -> None:
+        mentor = self.store.mentors[mentor_id]
+        mentor.expiry, mentor.version = new_expiry_date, mentor.version + 1
 
     def status_of(self, mentor_id: uuid.UUID) -> tuple[str, int]:
         mentor = self.store.mentors[mentor_id]
@@ -99,6 +106,9 @@ class SupabaseWorld:
         for organization_id in organization_ids:
             create_coordinator(self.conn, organization_id, user_id)
         return user_id
+
+    def renew(self, mentor_id: uuid.UUID, new_expiry_date: date) -> None:
+        record_renewal(self.conn, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_expiry_date=new_expiry_date)
 
     def status_of(self, mentor_id: uuid.UUID) -> tuple[str, int]:
         row = self.conn.execute(

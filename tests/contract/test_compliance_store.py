@@ -12,7 +12,7 @@ WINDOW_HOURS = 26
 
 def run(world, status=RunStatus.SUCCEEDED, dry_run=False, organization_ids=None) -> uuid.UUID:
     run_id = uuid.uuid4()
-    world.store.start_run(run_id, Trigger.SCHEDULED, dry_run, 600, None, organization_ids)
+    world.store.start_run(run_id, Trigger.SCHEDULED, dry_run, 600, None, organization_ids, 0)
     world.store.finish_run(JobSummary(job_run_id=run_id, status=status, dry_run=dry_run))
     return run_id
 

@@ -14,10 +14,10 @@ from certification_expiry.request_ids import request_id_for
 LEASE_SECONDS = 600
 
 
-def start(world, run_id: uuid.UUID | None = None, dry_run: bool = False, **scope) -> uuid.UUID:
+def start(world, run_id: uuid.UUID | None = None, dry_run: bool = False, interval: int = 0, **scope) -> uuid.UUID:
     run_id = run_id or uuid.uuid4()
     world.store.start_run(
-        run_id, Trigger.MANUAL, dry_run, LEASE_SECONDS, scope.get("actor_id"), scope.get("organization_ids")
+        run_id, Trigger.MANUAL, dry_run, LEASE_SECONDS, scope.get("actor_id"), scope.get("organization_ids"), interval
     )
     return run_id
 
@@ -95,6 +95,17 @@ def test_a_stale_version_is_a_conflict_and_changes_nothing(world):
     assert world.status_of(mentor_id) == ("active", 0)
 
 
+def test_a_renewal_since_the_read_makes_the_pause_a_conflict_and_the_mentor_no_longer_due(world):
+    mentor_id = world.add_mentor(world.today - timedelta(days=2))
+    candidate = world.store.current(mentor_id)
+    world.renew(mentor_id, world.today + timedelta(days=365))
+    assert kind_of(lambda: world.store.pause(candidate, request_id_for(uuid.uuid4(), mentor_id), None)) is (
+        StoreErrorKind.CONFLICT
+    )
+    assert world.store.current(mentor_id) is None
+    assert world.status_of(mentor_id) == ("active", 1)
+
+
 def test_a_mentor_no_longer_active_may_not_be_paused(world):
     mentor_id = world.add_mentor(world.today - timedelta(days=2), status="inactive")
     candidate = Candidate(
@@ -126,6 +137,38 @@ def test_one_run_holds_the_lease_until_it_finishes(world):
     # A finished run's id is never started again.
     finish(world, second)
     assert kind_of(lambda: start(world, first)) is StoreErrorKind.PERMANENT
+
+
+def test_a_coordinators_run_never_keeps_a_full_run_out_and_overlapping_ones_wait(world):
+    ours, theirs, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    coordinators = start(world, organization_ids=[ours, theirs])
+    full = start(world)  # the scheduler's run gets through
+    assert kind_of(lambda: start(world)) is StoreErrorKind.LEASE_HELD  # one full run at a time
+    finish(world, full)
+    assert kind_of(lambda: start(world, organization_ids=[theirs])) is StoreErrorKind.LEASE_HELD
+    beside = start(world, organization_ids=[elsewhere])  # disjoint organisations work side by side
+    assert (world.run_status(coordinators), world.run_status(beside)) == ("running", "running")
+    finish(world, coordinators)
+    finish(world, beside)
+    full = start(world)
+    assert kind_of(lambda: start(world, organization_ids=[elsewhere])) is StoreErrorKind.LEASE_HELD
+
+
+def test_a_coordinators_runs_are_rate_limited_per_organisation_set_and_kind(world):
+    ours, theirs = uuid.uuid4(), uuid.uuid4()
+    finish(world, start(world, dry_run=True, interval=300, organization_ids=[ours, theirs]))
+    with pytest.raises(StoreError) as raised:
+        start(world, dry_run=True, interval=300, organization_ids=[theirs, ours])  # the same set, in any order
+    assert raised.value.kind is StoreErrorKind.RATE_LIMITED
+    assert 0 < raised.value.retry_after_seconds <= 300
+    finish(world, start(world, dry_run=False, interval=300, organization_ids=[ours, theirs]))  # the real one at once
+    finish(world, start(world, dry_run=True, interval=300, organization_ids=[ours]))  # another set
+    assert kind_of(lambda: start(world, dry_run=False, interval=300, organization_ids=[ours, theirs])) is (
+        StoreErrorKind.RATE_LIMITED
+    )
+    finish(world, start(world, dry_run=False, interval=0, organization_ids=[ours, theirs]))  # no limit at 0
+    finish(world, start(world))  # full runs are never limited
+    finish(world, start(world))
 
 
 def test_a_lease_that_ran_out_frees_the_next_run(world):

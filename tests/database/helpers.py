@@ -34,12 +34,19 @@ def acting_as(conn: psycopg.Connection, claims: dict[str, Any]) -> Iterator[psyc
         conn.execute("reset role")
 
 
-def call_rpc(conn: psycopg.Connection, claims: dict[str, Any], **params: Any) -> dict[str, Any]:
-    """Call update_mentor_status with named arguments, as the given caller."""
+def call_rpc(
+    conn: psycopg.Connection, claims: dict[str, Any], rpc: str = "update_mentor_status", **params: Any
+) -> dict[str, Any]:
+    """Call an RPC (update_mentor_status unless told) with named arguments, as the given caller."""
     args = ", ".join(f"{name} => %({name})s" for name in params)
     with acting_as(conn, claims):
-        row = conn.execute(f"select public.update_mentor_status({args}) as result", params).fetchone()
+        row = conn.execute(f"select public.{rpc}({args}) as result", params).fetchone()
     return row["result"]
+
+
+def record_renewal(conn: psycopg.Connection, claims: dict[str, Any], **params: Any) -> dict[str, Any]:
+    """Call record_certification_renewal with named arguments, as the given caller."""
+    return call_rpc(conn, claims, "record_certification_renewal", **params)
 
 
 def create_user(conn: psycopg.Connection) -> uuid.UUID:

@@ -30,10 +30,16 @@ EXCEPTIONS = {
         "listed_peer_mentors",
         "certification_expiry_audit",
         "certification_expiry_pauses",
+        # A coordinator's follow-up of renewals (migrations certification_renewals
+        # and certifications_expiring_soon).
+        "certification_renewals",
+        "certifications_expiring_soon",
     },
     # Mentors and coordinators change statuses through it; it checks the caller
     # itself (migrations update_mentor_status and job_request_ids).
-    "0029_authenticated_security_definer_function_executable": {"update_mentor_status"},
+    # Coordinators record renewals through the other, which checks its caller the same way
+    # (migration certification_renewals).
+    "0029_authenticated_security_definer_function_executable": {"update_mentor_status", "record_certification_renewal"},
     # The job's run ledger: the service role's alone, no policy on purpose.
     "0008_rls_enabled_no_policy": {"certification_expiry_runs"},
 }

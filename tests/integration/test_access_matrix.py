@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import httpx
 import psycopg
@@ -57,17 +58,31 @@ def world(stack) -> World:
             "colleague": mentor(home, users["other_mentor"]),
             "away": mentor(away, None),
         }
-        for label in mentors.values():  # a history for each, and back to active
-            conn.execute("select public.update_mentor_status(%s, 'paused')", (label,))
-            conn.execute("select public.update_mentor_status(%s, 'active')", (label,))
+        for label in mentors.values():  # a history and a renewal for each, and back to active
+            pause_and_renew(conn, label)
     tokens = {name: stack.user_token(user) for name, user in users.items()}
     tokens |= {"anon": stack.publishable_key, "service": stack.secret_key}
     return World(stack.url, tokens, users, mentors, {"home": home, "away": away}, stack.database.dsn)
 
 
+def pause_and_renew(conn: psycopg.Connection, mentor: str, actor: uuid.UUID | None = None) -> dict:
+    """Pause the mentor, record a renewal that ends the pause, then let the
+    certification lapse again as the owner, so the matrix's mentors stay expired and
+    active. Returns the pause's transition."""
+    paused = conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (mentor, actor)).fetchone()[0]
+    conn.execute("select public.record_certification_renewal(%s, current_date + 365, null, null, true)", (mentor,))
+    conn.execute(
+        "update public.peer_mentors set certification_expiry_date = current_date - 10 where id = %s", (mentor,)
+    )
+    return paused
+
+
+MENTOR_KEYED = ("mentor_status_history", "certification_expiry_audit", "certification_renewals")
+
+
 def visible(world: World, actor: str, relation: str) -> set[str] | int:
     """Which of the matrix's mentors the actor sees in a mentor-keyed relation."""
-    key = "mentor_id" if relation in ("mentor_status_history", "certification_expiry_audit") else "id"
+    key = "mentor_id" if relation in MENTOR_KEYED or relation == "certifications_expiring_soon" else "id"
     ids = ",".join(world.mentors.values())
     response = world.request(actor, "GET", f"{relation}?select={key}&{key}=in.({ids})")
     if response.status_code != 200:
@@ -84,6 +99,7 @@ READS = {
     "peer_mentors": (401, {"own"}, {"colleague"}, HOME, {"away"}, ALL),
     "mentor_status_history": (401, {"own"}, {"colleague"}, HOME, {"away"}, ALL),
     "expired_active_mentors": (401, {"own"}, {"colleague"}, HOME, {"away"}, ALL),
+    "certification_renewals": (401, {"own"}, {"colleague"}, HOME, {"away"}, ALL),
 }
 
 
@@ -139,6 +155,13 @@ WRITES = [
         {"id": "{new}", "trigger": "manual", "lease_expires_at": "2000-01-01"},
     ),
     ("write through the view", "PATCH", "expired_active_mentors?id=eq.{own}", {"full_name": "x"}),
+    (
+        "forge a renewal",
+        "POST",
+        "certification_renewals",
+        {"mentor_id": "{own}", "new_expiry_date": "2099-01-01", "status": "active", "status_version": "0"},
+    ),
+    ("renew by writing the date", "PATCH", "peer_mentors?id=eq.{own}", {"certification_expiry_date": "2099-01-01"}),
     (
         "forge an audit row",
         "POST",
@@ -225,6 +248,11 @@ def test_the_listing_is_for_signed_in_users_and_the_service_role_under_their_pol
 
 
 @pytest.mark.parametrize("actor", ACTORS)
+def test_what_expires_soon_is_seen_as_the_mentors_are(world, valid_certifications, actor):
+    assert visible(world, actor, "certifications_expiring_soon") == LISTING[actor]
+
+
+@pytest.mark.parametrize("actor", ACTORS)
 def test_the_listing_never_shows_an_expired_mentor_to_anyone(world, actor):
     assert visible(world, actor, "listed_peer_mentors") in (set(), 401)
 
@@ -244,16 +272,13 @@ def pauses(world) -> uuid.UUID:
             )
         for label, mentor in world.mentors.items():
             run, actor = (manual_run, coordinator) if label == "colleague" else (system_run, None)
-            transition = conn.execute(
-                "select public.update_mentor_status(%s, 'paused', %s)", (mentor, actor)
-            ).fetchone()[0]
+            transition = pause_and_renew(conn, mentor, actor)
             conn.execute(
                 "insert into public.certification_expiry_audit"
                 " (job_run_id, mentor_id, certification_expiry_date, old_status, new_status, history_id)"
                 " values (%s, %s, current_date - 10, 'active', 'paused', %s)",
                 (run, mentor, transition["history_id"]),
             )
-            conn.execute("select public.update_mentor_status(%s, 'active')", (mentor,))
     return manual_run
 
 
@@ -288,3 +313,74 @@ def test_the_pauses_are_seen_as_their_mentors_are(world, pauses, actor):
             "job_run_id",
             "actor_id",
         }
+
+
+# Ending a pause: who paused decides who may end it (migration ending_a_pause), and
+# nobody ends the pause of an expired mentor. 400 is P0001, 403 is 42501.
+ENDING = {
+    # paused by:      anon  mentor  other_mentor  coordinator  other_coordinator  service
+    "mentor": (401, 200, 403, 200, 403, 200),
+    "coordinator": (401, 403, 403, 200, 403, 200),
+    "system": (401, 403, 403, 200, 403, 200),
+    "system, expired": (401, 403, 403, 400, 403, 400),
+}
+
+
+@pytest.mark.parametrize("paused_by", ENDING)
+@pytest.mark.parametrize("actor", ACTORS)
+def test_who_may_end_a_pause(world, paused_by, actor):
+    pauser = {"mentor": world.users["mentor"], "coordinator": world.users["coordinator"]}.get(paused_by)
+    expiry = "current_date - 10" if paused_by.endswith("expired") else "current_date + 30"
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        (target,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
+            f" values (%s, %s, 'Target', {expiry}) returning id::text",
+            (world.organizations["home"], world.users["mentor"]),
+        ).fetchone()
+        conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (target, pauser))
+    actor_id = str(world.users[actor]) if actor in world.users else None
+    response = world.request(
+        actor,
+        "POST",
+        "rpc/update_mentor_status",
+        json={"p_mentor_id": target, "p_new_status": "active", "p_actor_id": actor_id},
+    )
+    expected = ENDING[paused_by][ACTORS.index(actor)]
+    assert response.status_code == expected, response.text
+    with psycopg.connect(world.dsn) as conn:
+        (status,) = conn.execute("select status from public.peer_mentors where id = %s", (target,)).fetchone()
+    assert status == ("active" if expected == 200 else "paused")
+
+
+RENEWAL = {"anon": 401, "mentor": 403, "other_mentor": 403, "coordinator": 200, "other_coordinator": 403}
+RENEWAL |= {"service": 200}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_who_may_record_a_renewal(world, actor):
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        (target,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
+            " values (%s, %s, 'Target', current_date - 10) returning id::text",
+            (world.organizations["home"], world.users["mentor"]),
+        ).fetchone()
+        conn.execute("select public.update_mentor_status(%s, 'paused')", (target,))
+    actor_id = str(world.users[actor]) if actor in world.users else None
+    response = world.request(
+        actor,
+        "POST",
+        "rpc/record_certification_renewal",
+        json={
+            "p_mentor_id": target,
+            "p_new_expiry_date": (date.today() + timedelta(days=365)).isoformat(),
+            "p_actor_id": actor_id,
+            "p_reactivate": True,
+        },
+    )
+    assert response.status_code == RENEWAL[actor], response.text
+    with psycopg.connect(world.dsn) as conn:
+        status, expiry = conn.execute(
+            "select status, certification_expiry_date > current_date from public.peer_mentors where id = %s",
+            (target,),
+        ).fetchone()
+    assert (status, expiry) == (("active", True) if RENEWAL[actor] == 200 else ("paused", False))

@@ -209,3 +209,56 @@ def test_a_signed_in_mentor_cannot_disable_the_repair_or_forge_an_audit_row(stac
             "select count(*) from public.certification_expiry_audit where mentor_id = %s", (mentor,)
         ).fetchone()
     assert audited == 0
+
+
+@pytest.fixture(scope="module")
+def renewable(stack) -> tuple[str, uuid.UUID]:
+    """A paused, expired mentor and a coordinator of its organisation, who may renew it."""
+    organization, coordinator = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
+        conn.execute("insert into auth.users (id) values (%s)", (coordinator,))
+        conn.execute("insert into public.organization_coordinators values (%s, %s)", (organization, coordinator))
+        (mentor,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
+            " values (%s, 'paused', current_date - 10) returning id::text",
+            (organization,),
+        ).fetchone()
+    return mentor, coordinator
+
+
+DATES = st.one_of(
+    st.dates().map(str),
+    st.sampled_from(["infinity", "-infinity", "epoch", "today", "2026-02-30", "99999-01-01", ""]),
+    st.text(max_size=20),
+    st.integers(),
+    st.none(),
+)
+
+
+@RELAXED
+@given(data=st.data())
+def test_odd_renewal_arguments_get_an_answer_or_a_4xx_never_a_5xx(stack, renewable, data):
+    mentor, coordinator = renewable
+    as_coordinator = data.draw(st.booleans())
+    token = stack.user_token(coordinator) if as_coordinator else stack.secret_key
+    arguments = {
+        "p_mentor_id": data.draw(st.one_of(st.just(mentor), st.uuids().map(str), st.text(max_size=40), st.none())),
+        "p_new_expiry_date": data.draw(DATES),
+        "p_actor_id": data.draw(
+            st.one_of(st.just(str(coordinator)), st.none(), st.uuids().map(str), st.text(max_size=10))
+        ),
+        "p_reason": data.draw(st.one_of(st.none(), st.text(max_size=600))),
+        "p_reactivate": data.draw(st.one_of(st.booleans(), st.none(), st.text(max_size=5), st.integers())),
+        "p_request_id": data.draw(st.one_of(st.none(), st.text(max_size=300))),
+    }
+    response = httpx.post(
+        f"{stack.url}/rest/v1/rpc/record_certification_renewal",
+        json=arguments,
+        headers={"apikey": stack.secret_key, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        assert set(response.json()) >= {"mentor_id", "new_expiry_date", "status", "renewal_id", "replayed"}
+    else:
+        assert 400 <= response.status_code < 500
+        assert response.json()["code"], response.text

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from postgrest import CountMethod
 from postgrest.exceptions import APIError
-from supabase import create_async_client
+from supabase import create_async_client, create_client
 
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign
 from tests.integration.test_gateway_conformance import make_mentors
@@ -284,3 +284,54 @@ def test_a_count_on_a_function_without_filters_has_its_content_range(stack, db, 
         stack, f"rpc/{mentor_rows}", "POST", json={"p_organization": organization}, headers={"Prefer": "count=exact"}
     )
     assert (len(response.json()), response.headers["Content-Range"]) == (3, "0-2/3")
+
+
+# --- a bearer that is not a JWT, and a `%` in an alias ---------------------------------------
+
+
+@pytest.mark.parametrize(("token", "parts"), [("not-a-jwt", 1), ("a.b", 2), ("a.b.c.d", 4)])
+def test_a_bearer_that_is_not_a_jwt_beside_an_api_key_is_401_pgrst301(stack, token, parts):
+    for key in (stack.publishable_key, stack.secret_key):
+        response = rest(
+            stack, "rpc/update_mentor_status", "POST", key=key, json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert error_of(response) == (401, "PGRST301")
+        if parts != 3:
+            assert response.json()["message"] == f"Expected 3 parts in JWT; got {parts}"
+        assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+
+
+def test_an_empty_bearer_is_401_and_the_api_key_in_bearer_counts_only_as_itself(stack):
+    response = rest(
+        stack, "peer_mentors?select=id&limit=1", key=stack.publishable_key, headers={"Authorization": "Bearer"}
+    )
+    assert error_of(response) == (401, "PGRST301")
+    assert response.json()["message"] == "Empty JWT is sent in Authorization header"
+    same = rest(stack, "peer_mentors?select=id&limit=1", headers={"Authorization": f"Bearer {stack.secret_key}"})
+    assert same.status_code == 200
+
+
+def test_supabase_py_with_a_session_that_is_not_a_jwt_gets_pgrst301(stack):
+    client = create_client(stack.url, stack.publishable_key)
+    client.postgrest.auth("not-a-jwt")
+    with pytest.raises(APIError) as raised:
+        client.rpc("update_mentor_status", {}).execute()
+    assert raised.value.code == "PGRST301"
+
+
+def test_a_percent_in_an_alias_is_the_alias_on_reads_and_on_writes(stack, db, service):
+    [mentor] = make_mentors(db, 1)
+    read = rest(stack, f"peer_mentors?select=x%25s:id,%25%25:full_name&id=eq.{mentor}")
+    assert read.status_code == 200, read.text
+    assert read.json() == [{"x%s": mentor, "%%": "Mentor 1"}]
+    written = service.table("peer_mentors").update({"full_name": "100% renewed"}).eq("id", mentor).execute()
+    assert written.data[0]["full_name"] == "100% renewed"
+    patched = rest(
+        stack,
+        f"peer_mentors?id=eq.{mentor}&select=x%25s:id",
+        "PATCH",
+        json={"full_name": "x"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json() == [{"x%s": mentor}]

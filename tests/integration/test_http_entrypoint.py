@@ -78,7 +78,7 @@ def test_only_post_is_allowed(client, stack, database_writes):
         (bearer(sign(DEFAULT_JWT_SECRET, {"role": "service_role", "exp": 1})), 401, "unauthenticated"),
         (bearer(sign(DEFAULT_JWT_SECRET, {"role": "service_role"})), 401, "unauthenticated"),
         (bearer(api_key(DEFAULT_JWT_SECRET, "anon")), 403, "forbidden"),
-        (bearer(user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())), 403, "forbidden"),
+        (bearer(user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4())), 401, "unauthenticated"),
         (bearer(google_token(audience="https://somewhere.else")), 401, "unauthenticated"),
         (bearer(google_token(email="intruder@evil.example")), 403, "forbidden"),
         (bearer(google_token(verified=False)), 403, "forbidden"),
@@ -93,7 +93,7 @@ def test_only_post_is_allowed(client, stack, database_writes):
         "expired service jwt",
         "service jwt without exp",
         "anon key",
-        "user jwt",
+        "user jwt of another issuer",
         "oidc wrong audience",
         "oidc other email",
         "oidc unverified email",
@@ -106,6 +106,12 @@ def test_authentication_is_checked_before_anything_is_written(client, database_w
     assert_error(response, status, code)
     if status == 401:
         assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert not database_writes()
+
+
+def test_a_users_hs256_session_of_this_project_who_coordinates_nothing_is_403(client, stack, database_writes):
+    token = user_access_token(DEFAULT_JWT_SECRET, uuid.uuid4(), issuer=f"{stack.url}/auth/v1")
+    assert_error(client.post("/", headers=bearer(token)), 403, "forbidden")
     assert not database_writes()
 
 

@@ -22,6 +22,8 @@ POLICY_TEXT = (ROOT / "deploy" / "alert-policy.json").read_text()
 # https://cloud.google.com/build/docs/configuring-builds/substitute-variable-values
 BUILT_IN = {"PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "TRIGGER_NAME", "COMMIT_SHA", "SHORT_SHA"}
 SECRETS = {"SUPABASE_SECRET_KEY"}
+# Read by functions-framework itself (its gunicorn's thread count), not by Settings.
+SERVER_VARIABLES = {"THREADS"}
 
 
 def step(step_id: str) -> dict:
@@ -82,10 +84,11 @@ def test_every_required_variable_is_set_and_secrets_come_from_secret_manager(arg
     fields = {name.upper() for name in Settings.model_fields}
     required = {name.upper() for name, info in Settings.model_fields.items() if info.is_required()}
     assert required <= set(env_vars) | set(secrets)
-    assert set(env_vars) | set(secrets) <= fields, "a variable the code does not read: a typo?"
+    assert set(env_vars) | set(secrets) <= fields | SERVER_VARIABLES, "a variable the code does not read: a typo?"
     # What the deploy sets must be a valid configuration.
     Settings(
-        **{name.lower(): value for name, value in env_vars.items()}, supabase_secret_key="sb_secret_from-secret-manager"
+        **{name.lower(): value for name, value in env_vars.items() if name not in SERVER_VARIABLES},
+        supabase_secret_key="sb_secret_from-secret-manager",
     )
     assert "--gen2" in args
 
@@ -143,3 +146,11 @@ def test_the_metric_filters_name_events_the_code_logs():
     filtered = set(re.findall(r'jsonPayload\.event="([\w.]+)"', step("alerting")["args"][-1]))
     assert filtered
     assert filtered <= events
+
+
+def test_each_function_runs_more_threads_than_cloud_run_sends_it_requests():
+    """A slow client holds a gunicorn thread (tests/acceptance/test_slow_clients.py):
+    with more threads than --concurrency, every request Cloud Run admits finds one."""
+    for args in deploy_steps():
+        environment = dict(item.split("=", 1) for item in flag(args, "set-env-vars").split(","))
+        assert int(environment["THREADS"]) > int(flag(args, "concurrency"))

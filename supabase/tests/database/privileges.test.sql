@@ -8,7 +8,7 @@ select function_privs_are('public', 'update_mentor_status', array['uuid', 'text'
 select function_privs_are('public', 'update_mentor_status', array['uuid', 'text', 'uuid', 'text', 'integer', 'text'],
   'authenticated', array['EXECUTE'], 'signed-in users call update_mentor_status');
 select function_privs_are('public', 'start_certification_expiry_run',
-  array['uuid', 'text', 'boolean', 'integer', 'uuid', 'uuid[]'], 'authenticated', array[]::text[],
+  array['uuid', 'text', 'boolean', 'integer', 'uuid', 'uuid[]', 'integer'], 'authenticated', array[]::text[],
   'only the job starts runs');
 select function_privs_are('public', 'finish_certification_expiry_run',
   array['uuid', 'text', 'integer', 'integer', 'integer', 'integer'], 'authenticated', array[]::text[],

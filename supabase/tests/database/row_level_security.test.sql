@@ -12,10 +12,13 @@ insert into public.organization_coordinators (organization_id, user_id) values
   ('a0000000-0000-4000-8000-0000000000b2', 'c0000000-0000-4000-8000-0000000000b2');
 insert into public.peer_mentors (id, organization_id, user_id, status, certification_expiry_date) values
   ('e0000000-0000-4000-8000-0000000000b1', 'a0000000-0000-4000-8000-0000000000b1', 'd0000000-0000-4000-8000-0000000000b1', 'active', null),
-  ('e0000000-0000-4000-8000-0000000000b2', 'a0000000-0000-4000-8000-0000000000b1', null, 'active', current_date - 30),
+  ('e0000000-0000-4000-8000-0000000000b2', 'a0000000-0000-4000-8000-0000000000b1', null, 'active', null),
   ('e0000000-0000-4000-8000-0000000000b3', 'a0000000-0000-4000-8000-0000000000b2', null, 'active', null);
 select public.update_mentor_status(id, 'paused') from public.peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%';
 select public.update_mentor_status(id, 'active') from public.peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%';
+-- Expired after its history was made: nobody ends the pause of an expired mentor.
+update public.peer_mentors set certification_expiry_date = current_date - 30
+where id = 'e0000000-0000-4000-8000-0000000000b2';
 
 create temporary view mine with (security_invoker = true) as
   select id::text from public.peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%';
