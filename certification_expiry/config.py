@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -48,8 +49,11 @@ class Settings(BaseSettings):
     # A coordinator's run of one kind (dry or real) for one set of organisations at
     # most once per this many seconds (429 and Retry-After otherwise); 0 lifts it.
     coordinator_run_interval_seconds: int = Field(300, ge=0, le=24 * 3600)
-    # The compliance check reports a breach when no full run succeeded this long.
-    compliance_window_hours: int = Field(26, ge=1, le=24 * 14)
+    # The nightly run's time in Oslo (cloudbuild.yaml's _JOB_SCHEDULE), and the grace
+    # after it: from then on the compliance check judges tonight, and a night with
+    # no successful full run, or an expired mentor still active, is a breach.
+    nightly_run_at: time = time(1, 15)
+    compliance_grace_minutes: int = Field(105, ge=0, le=22 * 60)
 
     @field_validator("supabase_jwt_secret")
     @classmethod

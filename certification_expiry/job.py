@@ -21,7 +21,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from .errors import DatabaseUnavailableError, LeaseHeldError, RunRateLimitedError
 from .log_events import log_event
-from .models import Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition
+from .models import Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, UnreadableCandidate
 from .ports import JobStore, StoreError, StoreErrorKind
 from .request_ids import request_id_for
 from .run_state import NotStarted, Outcome, Paused, RunScope, RunState, Skipped
@@ -99,11 +99,27 @@ class CertificationExpiryJob:
         job_max_retries times; the last error is raised."""
         return self._retrying(call)
 
-    def _fail_run(self, run: RunState, message: str, error: StoreError) -> None:
+    def _fail_run(self, run: RunState, message: str, code: str, reason: str) -> None:
         run.summary.status = RunStatus.FAILED
-        log_event(
-            self.logger, logging.ERROR, "job.failed", message, job_run_id=run.id, code=error.code, reason=error.message
-        )
+        log_event(self.logger, logging.ERROR, "job.failed", message, job_run_id=run.id, code=code, reason=reason)
+
+    def _finish(self, run: RunState) -> None:
+        """Record the outcome, which releases the lease. Transient failures are
+        retried; an unexpected error is recorded as a failed run, once more."""
+        try:
+            self._finish_retrying(self.store.finish_run, run.summary)
+            return
+        except StoreError as error:
+            # The run row stays `running` until its lease expires, which the
+            # compliance check reports; the response still tells what happened.
+            self._fail_run(run, "could not record the run's outcome", error.code, error.message)
+            return
+        except Exception as error:
+            self._fail_run(run, "recording the run's outcome failed unexpectedly", type(error).__name__, str(error))
+        try:
+            self._finish_retrying(self.store.finish_run, run.summary)
+        except Exception as error:
+            self._fail_run(run, "could not record the run's outcome", type(error).__name__, str(error))
 
     # --- the run ---------------------------------------------------------------------
 
@@ -117,21 +133,24 @@ class CertificationExpiryJob:
             deadline=started + self.settings.job_time_budget_seconds,
         )
         self._start(run)
-        self._repair_audit(run)
-        run.expected = self._count_candidates(run)
+        # From here the run holds the lease, and every way out passes below: the
+        # outcome recorded (which releases the lease), job.finished logged, the
+        # summary answered, whatever was raised.
         try:
+            self._repair_audit(run)
+            run.expected = self._count_candidates(run)
             self._process(run)
         except StoreError as error:
             # Reading the candidates failed for good: the run cannot go on.
-            self._fail_run(run, "the run stopped: reading the candidates failed", error)
-        self._flush_audit(run, force=True)
-        run.settle(self.clock())
+            self._fail_run(run, "the run stopped: reading the candidates failed", error.code, error.message)
+        except Exception as error:  # a bug, or an answer the store could not read
+            self._fail_run(run, "the run stopped on an unexpected error", type(error).__name__, str(error))
         try:
-            self._finish_retrying(self.store.finish_run, run.summary)
-        except StoreError as error:
-            # The run row stays `running` until its lease expires, which the
-            # compliance check reports; the response still tells what happened.
-            self._fail_run(run, "could not record the run's outcome", error)
+            self._flush_audit(run, force=True)
+        except Exception as error:  # what is left is written by the next run's repair
+            self._fail_run(run, "the audit stopped on an unexpected error", type(error).__name__, str(error))
+        run.settle(self.clock())
+        self._finish(run)
         log_event(
             self.logger,
             logging.ERROR if run.summary.status is RunStatus.FAILED else logging.INFO,
@@ -246,10 +265,14 @@ class CertificationExpiryJob:
                 )
                 if not page:
                     return
-                run.after = page[-1]
+                run.after = page[-1].cursor
                 run.summary.candidate_count += len(page)
+                readable = [row for row in page if isinstance(row, Candidate)]
+                for row in page:
+                    if isinstance(row, UnreadableCandidate):
+                        run.tally(self._failed(run, row.id, "unreadable_row", row.problem))
                 if not run.request.dry_run:
-                    self._pause_page(run, page, pool)
+                    self._pause_page(run, readable, pool)
                 self._progress(run)
                 # A short page is the last one: page_size never exceeds the server's
                 # row cap, so it cannot be a page the server cut short.
@@ -326,9 +349,9 @@ class CertificationExpiryJob:
         except StoreError as error:
             if error.kind in (StoreErrorKind.NOT_ALLOWED, StoreErrorKind.NOT_FOUND):
                 return self._skipped(run, candidate, error.message)
-            return self._failed(run, candidate, error.code, error.message)
+            return self._failed(run, candidate.id, error.code, error.message)
         except Exception as error:  # one mentor's surprise must not end the run
-            return self._failed(run, candidate, type(error).__name__, str(error))
+            return self._failed(run, candidate.id, type(error).__name__, str(error))
         return Paused(attempts.current, transition)
 
     def _skipped(self, run: RunState, candidate: Candidate, reason: str) -> Skipped:
@@ -343,18 +366,18 @@ class CertificationExpiryJob:
         )
         return Skipped(reason)
 
-    def _failed(self, run: RunState, candidate: Candidate, code: str, message: str) -> MentorError:
+    def _failed(self, run: RunState, mentor_id: uuid.UUID, code: str, message: str) -> MentorError:
         log_event(
             self.logger,
             logging.ERROR,
             "mentor.failed",
             "could not pause mentor",
             job_run_id=run.id,
-            mentor_id=candidate.id,
+            mentor_id=mentor_id,
             code=code,
             reason=message,
         )
-        return MentorError(mentor_id=candidate.id, code=code, message=message)
+        return MentorError(mentor_id=mentor_id, code=code, message=message)
 
     # --- the audit --------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictBool
@@ -48,6 +48,16 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a page of candidates ended: the keyset (certification_expiry_date, id),
+    the date as the database wrote it, so that a row the job cannot read still moves
+    the next page past it."""
+
+    certification_expiry_date: str
+    id: uuid.UUID
+
+
 class Candidate(BaseModel):
     """A row of expired_active_mentors."""
 
@@ -55,6 +65,20 @@ class Candidate(BaseModel):
     organization_id: uuid.UUID
     status_version: int
     certification_expiry_date: date
+
+    @property
+    def cursor(self) -> PageCursor:
+        return PageCursor(self.certification_expiry_date.isoformat(), self.id)
+
+
+@dataclass(frozen=True)
+class UnreadableCandidate:
+    """A row of expired_active_mentors the job cannot read (an expiry date outside
+    Python's years 1 to 9999, say): that mentor's failure, never the run's."""
+
+    id: uuid.UUID
+    cursor: PageCursor
+    problem: str
 
 
 class Transition(BaseModel):
@@ -95,13 +119,26 @@ class MentorError(BaseModel):
     message: str
 
 
+@dataclass(frozen=True)
+class NightlySchedule:
+    """When the nightly run is due, in Oslo: its time, and the grace after it within
+    which its success is expected. The night being judged is today's from then on."""
+
+    run_at: time
+    grace_minutes: int
+
+
 class ComplianceStatus(BaseModel):
     """What certification_compliance_status returns, by the database's clock."""
 
+    night: date
     expired_active_count: int
+    # Still active although the run of `night` should have paused them.
+    overdue_count: int
     sample_mentor_ids: list[uuid.UUID]
     hidden_active_count: int
     last_success_at: datetime | None
+    # A full run succeeded since the midnight that began `night`.
     recent_success: bool
 
 
@@ -110,12 +147,15 @@ class ComplianceReport(BaseModel):
 
     ok: bool
     reasons: list[str]
+    # The night whose run this answer judges (Oslo's calendar).
+    night: date
     expired_active_count: int
+    overdue_count: int
     sample_mentor_ids: list[uuid.UUID]
-    # Active mentors listed_peer_mentors already hides: the job's backlog, not a breach.
+    # Active mentors listed_peer_mentors already hides: the job's backlog until the
+    # night's run is due, a breach (overdue) after it.
     hidden_active_count: int
     last_success_at: datetime | None
-    window_hours: int
 
 
 # The response lists at most this many paused mentors and errors, so that a run

@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
+from .models import (
+    AuditRepair,
+    AuditRow,
+    Candidate,
+    ComplianceStatus,
+    JobSummary,
+    NightlySchedule,
+    PageCursor,
+    Transition,
+    Trigger,
+    UnreadableCandidate,
+)
 
 
 class StoreErrorKind(StrEnum):
@@ -59,9 +70,10 @@ class JobStore(Protocol):
         """Record the run's outcome and counts, which releases the lease."""
 
     def expired_active_mentors(
-        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
-    ) -> list[Candidate]:
-        """The next page in (certification_expiry_date, id) order, strictly after `after`."""
+        self, after: PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate | UnreadableCandidate]:
+        """The next page in (certification_expiry_date, id) order, strictly after `after`;
+        a row that cannot be read as a Candidate comes back as an UnreadableCandidate."""
 
     def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
         """How many expired active mentors there are now (in these organisations)."""
@@ -82,8 +94,9 @@ class JobStore(Protocol):
 class ComplianceStore(Protocol):
     """The compliance check's port."""
 
-    def compliance_status(self, window_hours: int) -> ComplianceStatus:
-        """Expired mentors still active, and whether a full run succeeded within the window."""
+    def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
+        """The night being judged, the expired mentors still active (and those overdue
+        for that night), and whether a full run succeeded since that night began."""
 
 
 class AccessStore(Protocol):

@@ -14,6 +14,7 @@ from .models import (
     JobRequest,
     JobSummary,
     MentorError,
+    PageCursor,
     RunStatus,
     Transition,
     Trigger,
@@ -59,7 +60,7 @@ class RunState:
     started: float
     deadline: float
     expected: int | None = None  # candidates counted at the start (None: unknown)
-    after: Candidate | None = None  # the last candidate read
+    after: PageCursor | None = None  # where the last page read ended
     audit_pending: list[AuditRow] = field(default_factory=list)
     audit_missing: list[uuid.UUID] = field(default_factory=list)
     out_of_time: bool = False

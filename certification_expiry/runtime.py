@@ -36,6 +36,7 @@ class Runtime:
         from .auth import Authenticator
         from .config import Settings
         from .job import CertificationExpiryJob
+        from .models import NightlySchedule
         from .service import CertificationExpiryService
         from .structured_logging import configure_logging
         from .supabase_store import SupabaseMentorStore, client_factory
@@ -58,7 +59,7 @@ class Runtime:
             job=CertificationExpiryJob(store, settings, logger),
             compliance=store,
             access=store,
-            compliance_window_hours=settings.compliance_window_hours,
+            nightly_schedule=NightlySchedule(settings.nightly_run_at, settings.compliance_grace_minutes),
             logger=logger,
         )
         return cls(settings, logger, Authenticator(settings), service)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .compliance import check_compliance
 from .errors import DatabaseUnavailableError, PermissionDeniedError
 from .job import CertificationExpiryJob
-from .models import ComplianceReport, Invoker, JobRequest, JobSummary, Trigger
+from .models import ComplianceReport, Invoker, JobRequest, JobSummary, NightlySchedule, Trigger
 from .ports import AccessStore, ComplianceStore, StoreError
 from .run_state import RunScope
 
@@ -24,7 +24,7 @@ class CertificationExpiryService:
     job: CertificationExpiryJob
     compliance: ComplianceStore
     access: AccessStore
-    compliance_window_hours: int
+    nightly_schedule: NightlySchedule
     logger: logging.Logger
 
     def start_run(self, invoker: Invoker, request: JobRequest, scheduled: bool) -> JobSummary:
@@ -34,7 +34,7 @@ class CertificationExpiryService:
     def check_compliance(self, invoker: Invoker) -> ComplianceReport:
         if not invoker.is_system:
             raise PermissionDeniedError("the compliance check is for the operator and the scheduler")
-        return check_compliance(self.compliance, self.compliance_window_hours, self.logger)
+        return check_compliance(self.compliance, self.nightly_schedule, self.logger)
 
     def scope_of(self, invoker: Invoker, scheduled: bool) -> RunScope:
         """The system runs everything; a coordinator runs its own organisations, as actor."""

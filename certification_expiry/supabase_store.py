@@ -10,11 +10,23 @@ from typing import Any, TypeVar
 import httpx
 from postgrest import CountMethod, ReturnMethod
 from postgrest.exceptions import APIError
+from pydantic import ValidationError
 from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from .config import Settings
-from .models import AuditRepair, AuditRow, Candidate, ComplianceStatus, JobSummary, Transition, Trigger
+from .models import (
+    AuditRepair,
+    AuditRow,
+    Candidate,
+    ComplianceStatus,
+    JobSummary,
+    NightlySchedule,
+    PageCursor,
+    Transition,
+    Trigger,
+    UnreadableCandidate,
+)
 from .ports import StoreError, StoreErrorKind
 
 T = TypeVar("T")
@@ -53,6 +65,18 @@ def client_factory(settings: Settings) -> Callable[[], Client]:
         return create_client(settings.supabase_url, key, options)
 
     return connect
+
+
+def _candidate_or_unreadable(row: dict[str, Any]) -> Candidate | UnreadableCandidate:
+    """One row of a page, read on its own: a row the job cannot read fails alone."""
+    try:
+        return Candidate.model_validate(row)
+    except ValidationError as error:
+        # The keyset columns are the view's key and a date PostgreSQL wrote: they are
+        # text here even when the date means nothing to Python ('-infinity').
+        mentor_id = uuid.UUID(str(row["id"]))
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return UnreadableCandidate(mentor_id, PageCursor(str(row["certification_expiry_date"]), mentor_id), problems)
 
 
 def classify(error: Exception) -> StoreError:
@@ -159,8 +183,8 @@ class SupabaseMentorStore:
         return client.table("expired_active_mentors").select(CANDIDATE_COLUMNS)
 
     def expired_active_mentors(
-        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
-    ) -> list[Candidate]:
+        self, after: PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate | UnreadableCandidate]:
         # Keyset pagination on (certification_expiry_date, id), the order of the
         # partial index: each page is an index range scan that stops after `limit`
         # rows. PostgREST has no row comparison, so (d, i) > (D, I) is written as
@@ -170,13 +194,13 @@ class SupabaseMentorStore:
             if organization_ids is not None:
                 query = query.in_("organization_id", [str(o) for o in organization_ids])
             if after is not None:
-                day = after.certification_expiry_date.isoformat()
+                day = after.certification_expiry_date
                 query = query.gte("certification_expiry_date", day).or_(
                     f"certification_expiry_date.gt.{day},id.gt.{after.id}"
                 )
             return query.execute().data
 
-        return [Candidate.model_validate(row) for row in self._call(read)]
+        return [_candidate_or_unreadable(row) for row in self._call(read)]
 
     def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
         # HEAD with count=exact: the total from Content-Range, no rows.
@@ -209,9 +233,12 @@ class SupabaseMentorStore:
     def repair_audit(self) -> AuditRepair:
         return AuditRepair.model_validate(self._rpc("repair_certification_expiry_audit", {}))
 
-    def compliance_status(self, window_hours: int) -> ComplianceStatus:
+    def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
         return ComplianceStatus.model_validate(
-            self._rpc("certification_compliance_status", {"p_window_hours": window_hours})
+            self._rpc(
+                "certification_compliance_status",
+                {"p_run_at": schedule.run_at.isoformat(), "p_grace_minutes": schedule.grace_minutes},
+            )
         )
 
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:

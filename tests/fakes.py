@@ -11,8 +11,9 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from certification_expiry.models import (
     AuditRepair,
@@ -20,22 +21,39 @@ from certification_expiry.models import (
     Candidate,
     ComplianceStatus,
     JobSummary,
+    NightlySchedule,
+    PageCursor,
     Transition,
     Trigger,
+    UnreadableCandidate,
 )
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.request_ids import REQUEST_ID_PREFIX, run_id_of
 
-TODAY = date(2026, 11, 22)
+OSLO = ZoneInfo("Europe/Oslo")
+# Today in Oslo, as the database's certification_today() has it.
+TODAY = datetime.now(OSLO).date()
 # certification_compliance_status's sample of expired active mentors.
 SAMPLE_SIZE = 20
+
+
+# A date PostgreSQL holds and Python's date cannot (until a constraint refuses it).
+NEGATIVE_INFINITY = "-infinity"
+
+
+def _position(expiry: date | str, mentor_id: uuid.UUID | str) -> tuple[int, date, str]:
+    """The order of expired_active_mentors: '-infinity' before every date, then the id
+    (PostgreSQL orders uuids by their bytes, which is their text's order)."""
+    if expiry == NEGATIVE_INFINITY:
+        return (0, date.min, str(mentor_id))
+    return (1, date.fromisoformat(expiry) if isinstance(expiry, str) else expiry, str(mentor_id))
 
 
 @dataclass
 class FakeMentor:
     id: uuid.UUID
     status: str = "active"
-    expiry: date | None = TODAY - timedelta(days=3)
+    expiry: date | str | None = TODAY - timedelta(days=3)
     version: int = 0
     organization_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
@@ -89,18 +107,26 @@ class FakeStore:
         self.mentors.update({mentor.id: mentor for mentor in new})
         return [mentor.id for mentor in new]
 
+    def _expired_before(self, mentor: FakeMentor, day: date) -> bool:
+        return mentor.expiry is not None and _position(mentor.expiry, mentor.id) < _position(day, "")
+
     def _expired_active(self, mentor: FakeMentor) -> bool:
-        return mentor.status == "active" and mentor.expiry is not None and mentor.expiry < self.today
+        return mentor.status == "active" and self._expired_before(mentor, self.today)
 
     def _in_order(self, organization_ids: Sequence[uuid.UUID] | None) -> list[FakeMentor]:
         rows = [m for m in self.mentors.values() if self._expired_active(m)]
         if organization_ids is not None:
             rows = [m for m in rows if m.organization_id in organization_ids]
-        # PostgreSQL orders uuids by their bytes, which is their text's order.
-        return sorted(rows, key=lambda m: (m.expiry, str(m.id)))
+        return sorted(rows, key=lambda m: _position(m.expiry, m.id))  # type: ignore[arg-type]
+
+    def _row(self, mentor: FakeMentor) -> Candidate | UnreadableCandidate:
+        if mentor.expiry == NEGATIVE_INFINITY:
+            cursor = PageCursor(NEGATIVE_INFINITY, mentor.id)
+            return UnreadableCandidate(mentor.id, cursor, "certification_expiry_date: not a date Python can hold")
+        return self._candidate(mentor)
 
     def _candidate(self, mentor: FakeMentor) -> Candidate:
-        assert mentor.expiry is not None
+        assert isinstance(mentor.expiry, date)
         return Candidate(
             id=mentor.id,
             organization_id=mentor.organization_id,
@@ -186,15 +212,16 @@ class FakeStore:
         run.summary = counts
 
     def expired_active_mentors(
-        self, after: Candidate | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
-    ) -> list[Candidate]:
+        self, after: PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate | UnreadableCandidate]:
         if self.page_failures:
             raise self.page_failures.pop(0)
         self.page_requests.append(limit)
         rows = self._in_order(organization_ids)
         if after is not None:
-            rows = [m for m in rows if (m.expiry, str(m.id)) > (after.certification_expiry_date, str(after.id))]
-        return [self._candidate(m) for m in rows[:limit]]
+            start = _position(after.certification_expiry_date, after.id)
+            rows = [m for m in rows if _position(m.expiry, m.id) > start]  # type: ignore[arg-type]
+        return [self._row(m) for m in rows[:limit]]
 
     def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
         return len(self._in_order(organization_ids))
@@ -275,8 +302,11 @@ class FakeStore:
 
     # --- the compliance port ----------------------------------------------------------
 
-    def compliance_status(self, window_hours: int) -> ComplianceStatus:
+    def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
+        due = datetime.combine(self.today, schedule.run_at, OSLO) + timedelta(minutes=schedule.grace_minutes)
+        night = self.today if datetime.now(OSLO) >= due else self.today - timedelta(days=1)
         expired = self._in_order(None)
+        overdue = [m for m in expired if self._expired_before(m, night)]
         full_runs = [
             run.finished_at
             for run in self.runs.values()
@@ -284,12 +314,14 @@ class FakeStore:
         ]
         last = max((at for at in full_runs if at is not None), default=None)
         return ComplianceStatus(
+            night=night,
             expired_active_count=len(expired),
-            sample_mentor_ids=[m.id for m in expired[:SAMPLE_SIZE]],
+            overdue_count=len(overdue),
+            sample_mentor_ids=[m.id for m in overdue[:SAMPLE_SIZE]],
             # Active and not listed: exactly the expired active ones.
             hidden_active_count=len(expired),
             last_success_at=last,
-            recent_success=last is not None and last >= datetime.now(UTC) - timedelta(hours=window_hours),
+            recent_success=last is not None and last >= datetime.combine(night, time(0), OSLO),
         )
 
     # --- the access port --------------------------------------------------------------

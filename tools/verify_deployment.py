@@ -5,14 +5,17 @@ functions served by functions-framework as `make run` serves them. With
 FUNCTION_URL, COMPLIANCE_URL and SUPABASE_SECRET_KEY (or the legacy
 SUPABASE_SERVICE_ROLE_KEY) it checks a deployed one; given SUPABASE_DB_URL too,
 it checks the schema (functions, views, tables, grants) and, where the pg_cron
-fallback is in use, its job. It changes nothing but a dry run's run row. Each
-item prints ok or FAIL with the reason and how long it took; the exit code is 1
-when any item failed.
+fallback is in use, its job. Given GOOGLE_CLOUD_PROJECT (and SCHEDULER_LOCATION,
+else cloudbuild.yaml's region), it checks the Google Cloud registrations too
+(tools/registrations.py); without it, that item is printed as skipped. It changes
+nothing but a dry run's run row. Each item prints ok, FAIL or skip with the reason
+and how long it took; the exit code is 1 when any item failed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -21,6 +24,9 @@ from dataclasses import dataclass
 
 import httpx
 import psycopg
+from google.api_core.exceptions import GoogleAPIError
+
+from tools import registrations
 
 SUMMARY_KEYS = {
     "job_run_id",
@@ -34,7 +40,7 @@ SUMMARY_KEYS = {
     "errors",
     "duration_ms",
 }
-COMPLIANCE_KEYS = {"ok", "reasons", "expired_active_count", "last_success_at", "window_hours"}
+COMPLIANCE_KEYS = {"ok", "reasons", "night", "expired_active_count", "overdue_count", "last_success_at"}
 # What the function and the websites rely on, with who must and must not have it.
 FUNCTIONS = {
     "public.update_mentor_status(uuid, text, uuid, text, integer, text)": ({"authenticated", "service_role"}, {"anon"}),
@@ -47,7 +53,10 @@ FUNCTIONS = {
         {"anon", "authenticated"},
     ),
     "public.repair_certification_expiry_audit()": ({"service_role"}, {"anon", "authenticated"}),
-    "public.certification_compliance_status(integer)": ({"service_role"}, {"anon", "authenticated"}),
+    "public.certification_compliance_status(time without time zone, integer)": (
+        {"service_role"},
+        {"anon", "authenticated"},
+    ),
     "public.record_certification_renewal(uuid, date, uuid, text, boolean, text)": (
         {"authenticated", "service_role"},
         {"anon"},
@@ -91,6 +100,7 @@ class Result:
     ok: bool
     detail: str
     ms: int
+    skipped: bool = False
 
 
 def unauthenticated_is_refused(deployment: Deployment) -> str:
@@ -211,16 +221,28 @@ def checklist(deployment: Deployment) -> list[tuple[str, Callable[[Deployment], 
     return items
 
 
-def verify(deployment: Deployment) -> list[Result]:
+REGISTRATIONS = "the Cloud Scheduler jobs, log-based metrics and alert policy"
+
+
+def verify(deployment: Deployment, clients: registrations.Clients | None = None) -> list[Result]:
+    items: list[tuple[str, Callable[[], str]]] = [
+        (name, functools.partial(check, deployment)) for name, check in checklist(deployment)
+    ]
+    google = registrations.GoogleProject.from_environment(deployment.function_url, deployment.compliance_url)
+    skipped = []
+    if google is None:
+        skipped.append(Result(REGISTRATIONS, True, "skipped: GOOGLE_CLOUD_PROJECT is not set", 0, skipped=True))
+    else:
+        items += registrations.checks(google, clients or registrations.Clients.default())
     results = []
-    for name, check in checklist(deployment):
+    for name, check in items:
         started = time.perf_counter()
         try:
-            detail, ok = check(deployment), True
-        except (Failed, httpx.HTTPError, psycopg.Error, ValueError) as error:
+            detail, ok = check(), True
+        except (Failed, registrations.Failed, httpx.HTTPError, psycopg.Error, ValueError, GoogleAPIError) as error:
             detail, ok = str(error) or type(error).__name__, False
         results.append(Result(name, ok, detail, int((time.perf_counter() - started) * 1000)))
-    return results
+    return results + skipped
 
 
 @contextlib.contextmanager
@@ -252,9 +274,11 @@ def deployment_from_environment() -> Deployment | None:
 
 def report(results: list[Result]) -> int:
     for result in results:
-        print(f"{'ok  ' if result.ok else 'FAIL'}  {result.name} ({result.ms} ms): {result.detail}")
+        mark = "skip" if result.skipped else "ok  " if result.ok else "FAIL"
+        print(f"{mark}  {result.name} ({result.ms} ms): {result.detail}")
     failed = [result for result in results if not result.ok]
-    print(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
+    skipped = [result for result in results if result.skipped]
+    print(f"\n{len(results) - len(failed) - len(skipped)} ok, {len(failed)} failed, {len(skipped)} skipped")
     return 1 if failed else 0
 
 

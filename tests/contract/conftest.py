@@ -22,7 +22,9 @@ from certification_expiry.supabase_store import SupabaseMentorStore
 from local_supabase.ephemeral import Stack
 from local_supabase.postgres import empty_the_tables
 from tests.database.helpers import SERVICE_ROLE, create_coordinator, create_mentor, create_user, record_renewal
-from tests.fakes import FakeMentor, FakeStore
+from tests.fakes import NEGATIVE_INFINITY, FakeMentor, FakeStore
+
+READABLE_DATES = "peer_mentors_certification_expiry_date_readable"
 
 
 class World(Protocol):
@@ -34,6 +36,10 @@ class World(Protocol):
     ) -> uuid.UUID: ...
 
     def add_coordinator(self, *organization_ids: uuid.UUID) -> uuid.UUID: ...
+
+    def add_unreadable_mentor(self) -> uuid.UUID:
+        """An active mentor whose expiry date is '-infinity', which PostgreSQL holds and
+        Python's date cannot: as rows from before the readable_expiry_dates migration."""
 
     def renew(self, mentor_id: uuid.UUID, new_expiry_date: date) -> None:
         """A coordinator's record_certification_renewal, without reactivation."""
@@ -58,6 +64,11 @@ class FakeWorld:
         self, expiry: date | None, status: str = "active", organization_id: uuid.UUID | None = None
     ) -> uuid.UUID:
         mentor = FakeMentor(uuid.uuid4(), status=status, expiry=expiry, organization_id=organization_id or uuid.uuid4())
+        self.store.mentors[mentor.id] = mentor
+        return mentor.id
+
+    def add_unreadable_mentor(self) -> uuid.UUID:
+        mentor = FakeMentor(uuid.uuid4(), expiry=NEGATIVE_INFINITY)
         self.store.mentors[mentor.id] = mentor
         return mentor.id
 
@@ -100,6 +111,22 @@ class SupabaseWorld:
         self, expiry: date | None, status: str = "active", organization_id: uuid.UUID | None = None
     ) -> uuid.UUID:
         return create_mentor(self.conn, organization_id or uuid.uuid4(), status, expiry)
+
+    def add_unreadable_mentor(self) -> uuid.UUID:
+        # The constraint that now refuses such dates is lifted for this one row and put
+        # back NOT VALID; the fixture validates it again once the tables are empty.
+        (definition,) = (
+            self.conn.execute(
+                "select pg_get_constraintdef(oid) from pg_constraint where conname = %s", (READABLE_DATES,)
+            )
+            .fetchone()
+            .values()
+        )
+        self.conn.execute(f"alter table public.peer_mentors drop constraint {READABLE_DATES}")
+        try:
+            return create_mentor(self.conn, uuid.uuid4(), "active", "-infinity")
+        finally:
+            self.conn.execute(f"alter table public.peer_mentors add constraint {READABLE_DATES} {definition} not valid")
 
     def add_coordinator(self, *organization_ids: uuid.UUID) -> uuid.UUID:
         user_id = create_user(self.conn)
@@ -146,3 +173,4 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         empty_the_tables(conn)
         yield SupabaseWorld(stack, conn)
         empty_the_tables(conn)
+        conn.execute(f"alter table public.peer_mentors validate constraint {READABLE_DATES}")

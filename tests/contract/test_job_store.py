@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from certification_expiry.models import AuditRow, Candidate, JobSummary, RunStatus, Trigger
+from certification_expiry.models import AuditRow, Candidate, JobSummary, RunStatus, Trigger, UnreadableCandidate
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.request_ids import request_id_for
 
@@ -44,7 +44,7 @@ def test_candidates_are_the_expired_active_mentors_in_order_page_by_page(world):
 
     seen: list[Candidate] = []
     for _ in range(len(due)):  # bounded: a store that repeats rows must fail, not loop
-        page = world.store.expired_active_mentors(seen[-1] if seen else None, 4, None)
+        page = world.store.expired_active_mentors(seen[-1].cursor if seen else None, 4, None)
         if not page:
             break
         assert len(page) <= 4
@@ -54,6 +54,18 @@ def test_candidates_are_the_expired_active_mentors_in_order_page_by_page(world):
         (c.certification_expiry_date, str(c.id)) for c in seen
     )
     assert world.store.count_expired_active(None) == len(due)
+
+
+def test_a_row_the_job_cannot_read_comes_back_on_its_own_and_paging_goes_past_it(world):
+    ordinary = [world.add_mentor(world.today - timedelta(days=days)) for days in (3, 2, 1)]
+    unreadable = world.add_unreadable_mentor()
+    first = world.store.expired_active_mentors(None, 2, None)
+    assert isinstance(first[0], UnreadableCandidate)  # '-infinity' sorts before every date
+    assert (first[0].id, first[0].cursor.certification_expiry_date) == (unreadable, "-infinity")
+    assert isinstance(first[1], Candidate)
+    rest = world.store.expired_active_mentors(first[-1].cursor, 2, None)
+    assert [row.id for row in first[1:] + rest] == ordinary
+    assert world.store.count_expired_active(None) == 4
 
 
 def test_candidates_and_their_count_can_be_limited_to_organisations(world):

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from local_supabase.ephemeral import throwaway_cluster
 from local_supabase.postgres import Cluster
 
 
@@ -23,3 +27,38 @@ def db(database: Cluster) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def organization_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@pytest.fixture(scope="module")
+def clock_file() -> Iterator[Path]:
+    # Not under pytest's tmp_path: that is private to root, and the server runs as
+    # `postgres`; libfaketime falls back to the real clock when it cannot read this.
+    folder = Path(tempfile.mkdtemp(prefix="cert-expiry-clock-"))
+    folder.chmod(0o755)
+    path = folder / "faketime"
+    # Always an absolute instant: libfaketime keeps to a relative spec ("+0") once read.
+    path.write_text("2026-01-01 12:00:00")
+    path.chmod(0o644)
+    yield path
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def clock_database(clock_file) -> Iterator[Cluster]:
+    """A cluster whose wall clock stands still at the instant written in `clock_file`."""
+    if not LIBFAKETIME.exists():
+        pytest.fail(f"{LIBFAKETIME} is missing: install Debian's libfaketime (make test does, as root)")
+    with throwaway_cluster(
+        {
+            "LD_PRELOAD": str(LIBFAKETIME),
+            "FAKETIME_TIMESTAMP_FILE": str(clock_file),
+            "FAKETIME_NO_CACHE": "1",
+            # Timeouts and latches keep working on the real monotonic clock.
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "TZ": "UTC",
+        }
+    ) as cluster:
+        yield cluster

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from local_supabase.ephemeral import throwaway_cluster
-from local_supabase.postgres import Cluster
-
 from .helpers import create_mentor
-
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 
 
 def listed(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -56,38 +47,6 @@ def test_the_callers_session_time_zone_changes_nothing(db, organization_id):
         assert listed(db, [expires_today]) == set()
 
 
-@pytest.fixture(scope="module")
-def clock_file() -> Iterator[Path]:
-    # Not under pytest's tmp_path: that is private to root, and the server runs as
-    # `postgres`; libfaketime falls back to the real clock when it cannot read this.
-    folder = Path(tempfile.mkdtemp(prefix="cert-expiry-clock-"))
-    folder.chmod(0o755)
-    path = folder / "faketime"
-    # Always an absolute instant: libfaketime keeps to a relative spec ("+0") once read.
-    path.write_text("2026-01-01 12:00:00")
-    path.chmod(0o644)
-    yield path
-    shutil.rmtree(folder)
-
-
-@pytest.fixture(scope="module")
-def clock_database(clock_file) -> Iterator[Cluster]:
-    """A cluster whose wall clock stands still at the instant written in `clock_file`."""
-    if not LIBFAKETIME.exists():
-        pytest.fail(f"{LIBFAKETIME} is missing: install Debian's libfaketime (make test does, as root)")
-    with throwaway_cluster(
-        {
-            "LD_PRELOAD": str(LIBFAKETIME),
-            "FAKETIME_TIMESTAMP_FILE": str(clock_file),
-            "FAKETIME_NO_CACHE": "1",
-            # Timeouts and latches keep working on the real monotonic clock.
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "TZ": "UTC",
-        }
-    ) as cluster:
-        yield cluster
-
-
 @pytest.mark.parametrize(
     ("utc_instant", "oslo_today"),
     [
@@ -113,3 +72,14 @@ def test_expiry_flips_at_midnight_in_oslo(clock_database, clock_file, utc_instan
         assert listed(conn, mentors) == {expired_yesterday}
         # The job never ran on this cluster: the listing alone drops the mentor at midnight.
         assert on_the_listing(conn, mentors) == {expires_today, untracked}
+
+
+@pytest.mark.parametrize("day", ["-infinity", "infinity", "0044-03-15 BC", "10000-01-01"])
+def test_an_expiry_date_the_job_cannot_read_is_refused_where_it_enters(db, organization_id, day):
+    with pytest.raises(psycopg.errors.CheckViolation), db.transaction():
+        create_mentor(db, organization_id, expiry=day)
+
+
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(9999, 12, 31)])
+def test_every_date_python_can_hold_is_accepted(db, organization_id, day):
+    create_mentor(db, organization_id, expiry=day)

@@ -65,9 +65,9 @@ def test_the_fallback_schedule_registers_and_calls_the_function_with_the_vault_k
         schedule, command, active = conn.execute(
             "select schedule, command, active from cron.job where jobname = 'certification-expiry-fallback'"
         ).fetchone()
-        assert (schedule, active) == ("15 1 * * *", True)
+        assert (schedule, active) == ("45 0 * * *", True)
 
-        conn.execute(command)  # what pg_cron's worker will run at 01:15 UTC
+        conn.execute(command)  # what pg_cron's worker will run at 00:45 UTC
         url, body, headers, timeout = conn.execute(
             "select url, body, headers, timeout_milliseconds from net.sent"
         ).fetchone()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import time
 
 import pytest
 
 from certification_expiry.errors import DatabaseUnavailableError, PermissionDeniedError
 from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import Invoker, JobRequest, RunStatus, Trigger
+from certification_expiry.models import Invoker, JobRequest, NightlySchedule, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.service import CertificationExpiryService
 from certification_expiry.structured_logging import configure_logging
@@ -25,7 +26,7 @@ def service_over(store: FakeStore) -> CertificationExpiryService:
         job=CertificationExpiryJob(store, settings(), logger, sleep=lambda _: None),
         compliance=store,
         access=store,
-        compliance_window_hours=26,
+        nightly_schedule=NightlySchedule(time(1, 15), 105),
         logger=logger,
     )
 

@@ -15,7 +15,7 @@ select function_privs_are('public', 'finish_certification_expiry_run',
   'only the job finishes runs');
 select function_privs_are('public', 'repair_certification_expiry_audit', array[]::text[],
   'authenticated', array[]::text[], 'only the job repairs the audit');
-select function_privs_are('public', 'certification_compliance_status', array['integer'],
+select function_privs_are('public', 'certification_compliance_status', array['time without time zone', 'integer'],
   'anon', array[]::text[], 'the compliance status is the operator''s');
 
 select table_privs_are('public', 'peer_mentors', 'anon', array[]::text[], 'anon reads no mentor');

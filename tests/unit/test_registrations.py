@@ -1,0 +1,256 @@
+"""`make verify-deployment`'s Google Cloud items (tools/registrations.py), through
+Google's own clients against local servers: Cloud Scheduler's and Cloud Logging's
+REST APIs on loopback HTTP, and Cloud Monitoring's API over a loopback gRPC channel
+(its Python client speaks gRPC only). Healthy resources pass; each broken one is named.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import logging as cloud_logging
+from google.cloud import monitoring_v3, scheduler_v1
+from google.cloud.monitoring_v3.services.alert_policy_service.transports import AlertPolicyServiceGrpcTransport
+
+from tools import registrations
+from tools.verify_deployment import REGISTRATIONS, Deployment, verify
+
+PROJECT, LOCATION = "my-project", "europe-north1"
+JOB_URL = f"https://{LOCATION}-{PROJECT}.cloudfunctions.net/certification-expiry-job"
+CHECK_URL = f"https://{LOCATION}-{PROJECT}.cloudfunctions.net/certification-compliance-check"
+SCHEDULER = f"certification-scheduler@{PROJECT}.iam.gserviceaccount.com"
+SUBSTITUTIONS = registrations.BUILD["substitutions"]
+
+
+def healthy() -> dict:
+    def job(job_id: str, uri: str, method: str, schedule: str, zone: str) -> dict:
+        return {
+            "name": f"projects/{PROJECT}/locations/{LOCATION}/jobs/{job_id}",
+            "httpTarget": {
+                "uri": uri,
+                "httpMethod": method,
+                "oidcToken": {"serviceAccountEmail": SCHEDULER, "audience": uri},
+            },
+            "schedule": SUBSTITUTIONS[schedule],
+            "timeZone": SUBSTITUTIONS[zone],
+            "state": "ENABLED",
+            "status": {},
+            "lastAttemptTime": "2026-12-01T00:15:00Z",
+        }
+
+    return {
+        "jobs": {
+            "certification-expiry-nightly": job(
+                "certification-expiry-nightly", JOB_URL, "POST", "_JOB_SCHEDULE", "_JOB_TIME_ZONE"
+            ),
+            "certification-compliance-check": job(
+                "certification-compliance-check", CHECK_URL, "GET", "_CHECK_SCHEDULE", "_CHECK_TIME_ZONE"
+            ),
+        },
+        "metrics": {name: {"name": name, "filter": query} for name, query in registrations.METRICS.items()},
+        "policies": [
+            {
+                "name": f"projects/{PROJECT}/alertPolicies/1",
+                "display_name": registrations.POLICY_NAME,
+                "enabled": True,
+                "conditions": [{"display_name": "c"}] * 4,
+            }
+        ],
+    }
+
+
+class GoogleStandIn:
+    """What the three APIs answer, changed by each test."""
+
+    def __init__(self) -> None:
+        self.resources = healthy()
+        stand_in = self
+
+        class Rest(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                found = None
+                if path.startswith(f"/v1/projects/{PROJECT}/locations/{LOCATION}/jobs/"):
+                    found = stand_in.resources["jobs"].get(path.rsplit("/", 1)[1])
+                elif path.startswith(f"/v2/projects/{PROJECT}/metrics/"):
+                    found = stand_in.resources["metrics"].get(path.rsplit("/", 1)[1])
+                body = json.dumps(found or {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+
+        def list_policies(
+            request: monitoring_v3.ListAlertPoliciesRequest, context
+        ) -> monitoring_v3.ListAlertPoliciesResponse:
+            assert request.name == f"projects/{PROJECT}"
+            wanted = request.filter.split('"')[1]
+            policies = [
+                monitoring_v3.AlertPolicy(p) for p in stand_in.resources["policies"] if p["display_name"] == wanted
+            ]
+            return monitoring_v3.ListAlertPoliciesResponse(alert_policies=policies)
+
+        handler = grpc.method_handlers_generic_handler(
+            "google.monitoring.v3.AlertPolicyService",
+            {
+                "ListAlertPolicies": grpc.unary_unary_rpc_method_handler(
+                    list_policies,
+                    request_deserializer=monitoring_v3.ListAlertPoliciesRequest.deserialize,
+                    response_serializer=monitoring_v3.ListAlertPoliciesResponse.serialize,
+                )
+            },
+        )
+        self.grpc = grpc.server(futures.ThreadPoolExecutor(2))
+        self.grpc.add_generic_rpc_handlers((handler,))
+        self.grpc_port = self.grpc.add_insecure_port("127.0.0.1:0")
+
+    def clients(self) -> registrations.Clients:
+        anonymous = AnonymousCredentials()
+        options = {"api_endpoint": self.url}
+        return registrations.Clients(
+            lambda: scheduler_v1.CloudSchedulerClient(credentials=anonymous, transport="rest", client_options=options),
+            lambda project: cloud_logging.Client(
+                project=project, credentials=anonymous, _use_grpc=False, client_options=options
+            ),
+            lambda: monitoring_v3.AlertPolicyServiceClient(
+                transport=AlertPolicyServiceGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}"))
+            ),
+        )
+
+
+@pytest.fixture
+def google(monkeypatch) -> Iterator[GoogleStandIn]:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    monkeypatch.setenv("SCHEDULER_LOCATION", LOCATION)
+    monkeypatch.delenv("ALLOWED_INVOKERS", raising=False)
+    stand_in = GoogleStandIn()
+    threading.Thread(target=stand_in.http.serve_forever, daemon=True).start()
+    stand_in.grpc.start()
+    yield stand_in
+    stand_in.http.shutdown()
+    stand_in.grpc.stop(0)
+
+
+def registration_failures(stand_in: GoogleStandIn) -> dict[str, str]:
+    google = registrations.GoogleProject.from_environment(JOB_URL, CHECK_URL)
+    assert google is not None
+    failed = {}
+    for name, check in registrations.checks(google, stand_in.clients()):
+        try:
+            check()
+        except registrations.Failed as error:
+            failed[name] = str(error)
+    return failed
+
+
+def test_healthy_registrations_pass_every_item(google):
+    assert registration_failures(google) == {}
+
+
+NIGHTLY = "the Cloud Scheduler job certification-expiry-nightly"
+CHECK = "the Cloud Scheduler job certification-compliance-check"
+
+
+def breaking(path: list, value) -> callable:
+    def apply(resources: dict) -> None:
+        target = resources
+        for key in path[:-1]:
+            target = target[key]
+        if value is None:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+
+    return apply
+
+
+BROKEN = [
+    ("a paused job", ["jobs", "certification-expiry-nightly", "state"], "PAUSED", NIGHTLY, "state is 'PAUSED'"),
+    ("a job never registered", ["jobs", "certification-compliance-check"], None, CHECK, "is not registered"),
+    (
+        "a wrong URL",
+        ["jobs", "certification-expiry-nightly", "httpTarget", "uri"],
+        "https://elsewhere.example/",
+        NIGHTLY,
+        "target URL",
+    ),
+    (
+        "a service account not allowed",
+        ["jobs", "certification-compliance-check", "httpTarget", "oidcToken", "serviceAccountEmail"],
+        "intruder@my-project.iam.gserviceaccount.com",
+        CHECK,
+        "not one of ALLOWED_INVOKERS",
+    ),
+    (
+        "a failed last attempt",
+        ["jobs", "certification-expiry-nightly", "status"],
+        {"code": 7, "message": "PERMISSION_DENIED"},
+        NIGHTLY,
+        "last attempt failed: code 7",
+    ),
+    (
+        "a schedule in the daylight-saving hour",
+        ["jobs", "certification-expiry-nightly", "schedule"],
+        "0 2 * * *",
+        NIGHTLY,
+        "schedule is '0 2 * * *'",
+    ),
+    (
+        "a metric with a different filter",
+        ["metrics", "certification_expiry_run_not_succeeded", "filter"],
+        'jsonPayload.event="job.finished" AND jsonPayload.status!="succeeded" OR jsonPayload.event="compliance.failed"',
+        "the log-based metrics",
+        "certification_expiry_run_not_succeeded's filter",
+    ),
+    (
+        "a metric missing",
+        ["metrics", "certification_compliance_checked"],
+        None,
+        "the log-based metrics",
+        "certification_compliance_checked does not exist",
+    ),
+    ("a disabled policy", ["policies", 0, "enabled"], False, "the alert policy", "is disabled"),
+    ("no policy", ["policies", 0], None, "the alert policy", "no alert policy named"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "item", "named"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_each_broken_registration_is_named(google, path, value, item, named):
+    google.resources = copy.deepcopy(google.resources)
+    breaking(path, value)(google.resources)
+    failed = registration_failures(google)
+    assert set(failed) == {item}
+    assert named in failed[item]
+
+
+def test_verify_deployment_reports_the_registrations_as_items_of_its_checklist(google, monkeypatch):
+    monkeypatch.setattr("tools.verify_deployment.checklist", lambda deployment: [])
+    results = verify(Deployment(JOB_URL, CHECK_URL, "unused", None), google.clients())
+    assert [(r.name, r.ok) for r in results] == [
+        (name, True)
+        for name, _ in registrations.checks(
+            registrations.GoogleProject.from_environment(JOB_URL, CHECK_URL), google.clients()
+        )
+    ]
+
+
+def test_without_a_project_the_registrations_are_skipped_with_the_reason(monkeypatch):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.setattr("tools.verify_deployment.checklist", lambda deployment: [])
+    [result] = verify(Deployment(JOB_URL, CHECK_URL, "unused", None))
+    assert (result.name, result.ok, result.skipped) == (REGISTRATIONS, True, True)
+    assert "GOOGLE_CLOUD_PROJECT is not set" in result.detail
