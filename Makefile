@@ -1,10 +1,10 @@
-# The project's commands. `make run` and `make test` are the front door (README).
+# The project's commands (README.md). `make run` and `make test` are the front door.
 SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test lint format
+.PHONY: setup run test test-unit lint format lock
 
 ## The job end to end on the local stack, invoked as Cloud Scheduler would.
 run: stack
@@ -17,17 +17,34 @@ setup: $(VENV)/.installed .system-deps
 	tools/install-system-deps.sh
 	@touch $@
 
+# Exactly the locked development set (which pins the runtime set as requirements.txt does).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	$(PYTHON) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	@touch $@
 
-## Every test: lint, then unit, integration, database and acceptance tiers.
+# The locks, compiled from requirements*.in for the function's platform (Cloud Run
+# functions: Linux x86_64, Python 3.11) with every file's hash. Needs the network.
+# Existing pins are kept; UPGRADE=1 takes the newest releases the .in files allow.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+
+## Update requirements.txt and requirements-dev.txt from their .in files.
+lock: $(VENV)/.installed
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+
+## Every test: lint, then the tiers in pyproject.toml's testpaths order: unit,
+## contract, database, integration, acceptance.
 test: setup lint
 	$(PYTHON) -m pytest
 
+## The tiers that need no database: the deploy gate's (cloudbuild.yaml).
+test-unit: $(VENV)/.installed
+	$(PYTHON) -m pytest tests/unit
+
 lint: $(VENV)/.installed
+	$(VENV)/bin/squawk supabase/migrations/*.sql
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -1,5 +1,9 @@
 -- Peer mentors, who coordinates them, and the history of every status change.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create table public.peer_mentors (
   id uuid primary key default gen_random_uuid(),
   -- Organisations live in the wider application; here they are only a grouping key.
@@ -18,8 +22,8 @@ create table public.peer_mentors (
   created_at timestamptz not null default now()
 );
 
-create index peer_mentors_organization_id_idx on public.peer_mentors (organization_id);
-create index peer_mentors_user_id_idx on public.peer_mentors (user_id);
+create index if not exists peer_mentors_organization_id_idx on public.peer_mentors (organization_id);
+create index if not exists peer_mentors_user_id_idx on public.peer_mentors (user_id);
 
 create table public.organization_coordinators (
   organization_id uuid not null,
@@ -28,7 +32,7 @@ create table public.organization_coordinators (
 );
 
 -- Policies look coordinators up by user, so that lookup must not scan the table.
-create index organization_coordinators_user_id_idx on public.organization_coordinators (user_id);
+create index if not exists organization_coordinators_user_id_idx on public.organization_coordinators (user_id);
 
 create table public.mentor_status_history (
   -- An identity, not a uuid: for one mentor the ids follow the order in which the

@@ -2,6 +2,10 @@
 -- update_mentor_status (SECURITY DEFINER), so no write policy exists and the API
 -- roles lose the write grants Supabase gives them by default.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 alter table public.peer_mentors enable row level security;
 alter table public.organization_coordinators enable row level security;
 alter table public.mentor_status_history enable row level security;

@@ -2,6 +2,10 @@
 -- mentor row, checks the caller and the transition, and writes the row and its
 -- history in one transaction.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.update_mentor_status(
   p_mentor_id uuid,
   p_new_status text,

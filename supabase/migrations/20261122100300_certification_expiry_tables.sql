@@ -1,6 +1,10 @@
 -- The certification expiry job's own records: one row per run, and one audit row
 -- per mentor the run paused. Only the job (service_role) reads or writes them.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create table public.certification_expiry_runs (
   id uuid primary key,
   trigger text not null
@@ -27,7 +31,7 @@ create table public.certification_expiry_runs (
 );
 
 -- The compliance check asks for the last successful run.
-create index certification_expiry_runs_status_finished_idx
+create index if not exists certification_expiry_runs_status_finished_idx
   on public.certification_expiry_runs (status, finished_at desc);
 
 create table public.certification_expiry_audit (
@@ -43,8 +47,8 @@ create table public.certification_expiry_audit (
   primary key (job_run_id, mentor_id)
 );
 
-create index certification_expiry_audit_mentor_id_idx on public.certification_expiry_audit (mentor_id);
-create index certification_expiry_audit_history_id_idx on public.certification_expiry_audit (history_id);
+create index if not exists certification_expiry_audit_mentor_id_idx on public.certification_expiry_audit (mentor_id);
+create index if not exists certification_expiry_audit_history_id_idx on public.certification_expiry_audit (history_id);
 
 alter table public.certification_expiry_runs enable row level security;
 alter table public.certification_expiry_audit enable row level security;

@@ -4,6 +4,11 @@
 -- A certification is valid through its expiry date in Oslo, whatever the time zone
 -- of the server or of the caller, and "today" is the database's, not the caller's.
 -- security_invoker: readers see only what their own row level security allows.
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create view public.expired_active_mentors
 with (security_invoker = true)
 as
@@ -21,7 +26,7 @@ where m.status = 'active'
 -- Partial, so it holds only the active mentors with a certification; ordered by
 -- (date, id) so that the job's keyset pages are index range scans that stop after
 -- one page, at a thousand mentors or at a million.
-create index peer_mentors_active_certification_expiry_idx
+create index if not exists peer_mentors_active_certification_expiry_idx
   on public.peer_mentors (certification_expiry_date, id)
   where status = 'active' and certification_expiry_date is not null;
 

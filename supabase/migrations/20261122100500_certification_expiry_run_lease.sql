@@ -2,6 +2,10 @@
 -- Scheduler delivers at least once and retries while a slow attempt still runs,
 -- and an operator or coordinator may start a run by hand at any moment.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.start_certification_expiry_run(
   p_run_id uuid,
   p_trigger text,
@@ -61,7 +65,7 @@ $$;
 
 -- The lease's second guard, independent of the function's lock: the database
 -- itself refuses a second run in status running.
-create unique index certification_expiry_runs_one_running_idx
+create unique index if not exists certification_expiry_runs_one_running_idx
   on public.certification_expiry_runs ((true))
   where status = 'running';
 

@@ -2,6 +2,10 @@
 -- how many expired mentors are still active (with a few of their ids), and when
 -- the last successful run finished.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.certification_compliance_status(p_window_hours integer default 26)
 returns jsonb
 language sql

@@ -3,6 +3,10 @@
 -- good, or the answer of a transition was lost on every retry). Each run first
 -- calls this to write them: every transition the job made ends with its row.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.repair_certification_expiry_audit()
 returns integer
 language sql
@@ -33,7 +37,7 @@ as $$
 $$;
 
 -- Finding job transitions without an audit row must not scan the whole history.
-create index mentor_status_history_job_request_idx
+create index if not exists mentor_status_history_job_request_idx
   on public.mentor_status_history (id)
   where request_id like 'certification\_expiry:%';
 

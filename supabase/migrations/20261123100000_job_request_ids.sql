@@ -8,7 +8,12 @@
 
 -- The run id of a job request id, or null when the text is not one for this
 -- mentor. The one definition of the format on the SQL side; the Python side is
--- certification_expiry.job.request_id_for, and a test pins both to the same examples.
+-- certification_expiry.request_ids.request_id_for, and a test pins both to the same examples.
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.certification_expiry_request_run_id(p_request_id text, p_mentor_id uuid)
 returns uuid
 language sql

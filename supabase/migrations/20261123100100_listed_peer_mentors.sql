@@ -7,6 +7,11 @@
 -- definition of the expiry rule's date; a certification is valid through its
 -- expiry date, so it is expired when certification_expiry_date < this. Stable,
 -- so the planner evaluates it once per scan and can use it as an index bound.
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create function public.certification_today()
 returns date
 language sql

@@ -6,6 +6,11 @@
 -- Audit rows become readable by signed-in users, as history rows are: a row is
 -- visible exactly when its mentor is (the subquery on peer_mentors is itself
 -- filtered by that table's policy). Still nobody but the service role writes them.
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 grant select on public.certification_expiry_audit to authenticated;
 
 create policy "audit rows follow the visibility of their mentor"

@@ -7,6 +7,11 @@
 
 -- anon needs nothing in public: a chapter website lists mentors server-side
 -- (listed_peer_mentors, with the secret key), and every other caller signs in.
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 revoke all on all tables in schema public from anon;
 alter default privileges in schema public revoke all on tables from anon;
 

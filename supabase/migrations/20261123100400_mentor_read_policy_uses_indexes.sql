@@ -6,6 +6,11 @@
 -- two index conditions the planner combines (BitmapOr on the user_id and
 -- organization_id indexes): `make bench`, scenario rls_scale.
 -- `(select auth.uid())` stays wrapped, evaluated once per statement (lint 0003).
+
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 drop policy "mentors read themselves, coordinators their organisations" on public.peer_mentors;
 
 create policy "mentors read themselves, coordinators their organisations"

@@ -18,6 +18,10 @@
 -- Otherwise as in the run_ledger migration (where authenticated's EXECUTE is the
 -- deliberate exception to lint 0029 explained in job_request_ids).
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create or replace function public.update_mentor_status(
   p_mentor_id uuid,
   p_new_status text,

@@ -20,6 +20,10 @@
 -- coordinators call it through the Data API; it checks the caller itself, as
 -- update_mentor_status does.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
+set local lock_timeout = '5s';
+set local statement_timeout = '60s';
+
 create table public.certification_renewals (
   -- An identity, as the history's: for one mentor the ids follow the row lock's order.
   id bigint generated always as identity primary key,

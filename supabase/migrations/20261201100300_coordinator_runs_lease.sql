@@ -21,19 +21,21 @@
 -- COORDINATOR_RUN_INTERVAL_SECONDS sets: the old function is dropped, so that a
 -- call with the old arguments cannot reach two overloads.
 
+-- Give up rather than queue the app's queries behind a lock (migration safety, .squawk.toml).
 set local lock_timeout = '5s';
+set local statement_timeout = '60s';
 
 drop function public.start_certification_expiry_run(uuid, text, boolean, integer, uuid, uuid[]);
 
 -- The one-running-run guard, for full runs only: coordinators' runs may work
 -- beside a full run and beside each other when their organisations are disjoint.
 drop index public.certification_expiry_runs_one_running_idx;
-create unique index certification_expiry_runs_one_running_full_run_idx
+create unique index if not exists certification_expiry_runs_one_running_full_run_idx
   on public.certification_expiry_runs ((true))
   where status = 'running' and organization_ids is null;
 
 -- The rate limit reads the recent coordinators' runs, however many old runs exist.
-create index certification_expiry_runs_coordinator_started_at_idx
+create index if not exists certification_expiry_runs_coordinator_started_at_idx
   on public.certification_expiry_runs (started_at)
   where organization_ids is not null;
 
