@@ -12,7 +12,7 @@ import sys
 
 from bench import auth_cost, gateway_throughput, job_scenarios, stub_scenarios
 from bench.harness import FULL, QUICK
-from bench.results import results_path
+from bench.results import results_path, table_path, write_table
 
 
 def main() -> int:
@@ -28,10 +28,11 @@ def main() -> int:
     job_scenarios.run_all(sizes)
 
     results = json.loads(results_path().read_text())
+    write_table(results)
     print(f"\n{'scenario':<22} {'met':<5} target")
     for name, figures in results.items():
         print(f"{name:<22} {'yes' if figures['met'] else 'NO':<5} {figures['target']}")
-    print(f"\nmachine: {next(iter(results.values()))['machine']}; figures in {results_path()}")
+    print(f"\nmachine: {next(iter(results.values()))['machine']}; figures in {results_path()} and {table_path()}")
     return 0
 
 

@@ -16,6 +16,61 @@ def results_path() -> Path:
     return Path(os.environ.get("BENCH_RESULTS", DEFAULT_RESULTS))
 
 
+def table_path() -> Path:
+    """bench/results.md beside the figures: the table the docs link to."""
+    return results_path().with_suffix(".md")
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def write_table(results: dict[str, dict[str, Any]]) -> None:
+    """The figures of the last `make bench` as markdown, written from results.json alone."""
+    lines = [
+        "# Benchmark figures",
+        "",
+        "Written by `make bench` from `bench/results.json`; do not edit by hand.",
+        f"Machine: {next(iter(results.values()))['machine'] if results else 'none'}.",
+        "",
+        "| scenario | met | target | figures |",
+        "|---|---|---|---|",
+    ]
+    for name, figures in results.items():
+        shown = "; ".join(
+            f"{key} {_cell(value)}" for key, value in figures.items() if key not in ("target", "met", "machine")
+        )
+        lines.append(f"| `{name}` | {'yes' if figures['met'] else 'no'} | {_cell(figures['target'])} | {shown} |")
+    lines += _sizing(results.get("memory", {}))
+    table_path().write_text("\n".join(lines) + "\n")
+
+
+# Cloud Run functions' published vCPU for each memory setting of a gen2 function.
+VCPU_BY_MEMORY = {"256 MiB": 0.167, "512 MiB": 0.333, "1 GiB": 0.583, "2 GiB": 1.0}
+SIZING_MENTORS = (10_000, 100_000, 1_000_000)
+
+
+def _sizing(memory: dict[str, Any]) -> list[str]:
+    """The run's CPU-bound time by memory setting, from the measured CPU per mentor
+    (docs/deploying.md, "Sizing", explains the use)."""
+    per_mentor = next((value for key, value in memory.items() if key.startswith("cpu_ms_per_mentor_at_")), None)
+    if per_mentor is None:
+        return []
+    header = " | ".join(f"{memory_size} ({vcpu} vCPU)" for memory_size, vcpu in VCPU_BY_MEMORY.items())
+    lines = [
+        "",
+        f"## Sizing: CPU-bound seconds of a run, at {per_mentor} ms of CPU per mentor",
+        "",
+        f"| mentors | CPU-seconds | {header} |",
+        "|---" * (len(VCPU_BY_MEMORY) + 2) + "|",
+    ]
+    for mentors in SIZING_MENTORS:
+        cpu = mentors * per_mentor / 1000
+        cells = " | ".join(f"{cpu / vcpu:,.0f} s" for vcpu in VCPU_BY_MEMORY.values())
+        lines.append(f"| {mentors:,} | {cpu:,.0f} | {cells} |")
+    return lines
+
+
 # Read at import, before any scenario pins the process to one core.
 _CORES = len(os.sched_getaffinity(0))
 

@@ -110,7 +110,7 @@ class ClockedStore:
 def _cpu_split(stub: RunningStub, n: int) -> dict[str, float]:
     """Where one run's CPU goes, per mentor: the profile behind client_cpu, from the
     threads' own CPU clocks rather than a sampling profiler's guess at which thread
-    holds the GIL (README, "Performance")."""
+    holds the GIL (bench/README.md)."""
     stores: list[ClockedStore] = []
 
     def clocked(store: JobStore) -> JobStore:
@@ -260,7 +260,7 @@ def memory(stub: RunningStub, sizes: Sizes) -> None:
         {
             **{f"peak_rss_mib_at_{c}": round(p, 1) for c, p in peaks.items()},
             **{f"response_bytes_at_{c}": b for c, b in sizes_of_response.items()},
-            # The input of the README's sizing table: CPU-seconds per mentor, at the large run.
+            # The input of the sizing table (docs/deploying.md): CPU-seconds per mentor, at the large run.
             f"cpu_ms_per_mentor_at_{sizes.memory_large}": round(cpu_ms_per_mentor[sizes.memory_large], 3),
             "growth_mib": round(growth, 1),
         },

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from .errors import AuthenticationError, PermissionDeniedError, VerificationUnavailableError
-from .models import Invoker
+from .models import Invoker, InvokerKind
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -112,7 +112,7 @@ class GoogleIdentityTokens:
             raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"unverified email {email!r}")
         if email not in self.allowed_invokers:
             raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"email {email!r}")
-        return Invoker("oidc", email=email)
+        return Invoker(InvokerKind.OIDC, email=email)
 
 
 class SupabaseUserTokens:
@@ -191,7 +191,7 @@ def _user(claims: dict[str, Any]) -> Invoker:
     """A signed-in user from verified claims; any other role may not do this."""
     _refuse_other_roles(claims)
     try:
-        return Invoker("user", user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
+        return Invoker(InvokerKind.USER, user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
     except ValueError as error:
         raise AuthenticationError("the token's subject is not a user id") from error
 
@@ -218,7 +218,7 @@ class Authenticator:
         presented = token.encode()
         matches = [kind for kind, key in self.operator_keys if hmac.compare_digest(presented, key)]
         if matches:
-            return Invoker(matches[0])
+            return Invoker(InvokerKind(matches[0]))
         try:
             # Only to route the token to its verifier; nothing is trusted before that.
             header = jwt.get_unverified_header(token)
@@ -256,7 +256,7 @@ class Authenticator:
             raise AuthenticationError("the JWT is not valid for this project", detail=str(error)) from error
         _require_numeric_expiry(claims)
         if claims.get("role") == "service_role":
-            return Invoker("service_role_jwt")
+            return Invoker(InvokerKind.SERVICE_ROLE_JWT)
         _refuse_other_roles(claims)
         # A token minted with the secret for another purpose, audience or issuer is
         # not a session of this project's users.

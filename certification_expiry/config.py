@@ -1,4 +1,4 @@
-"""Configuration, from the environment only (README, "Configuration")."""
+"""Configuration, from the environment only: each variable is one field here (README.md lists them)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     allowed_invokers: Annotated[list[str], NoDecode] = []
 
-    # Chosen by `make bench`, scenario concurrency_sweep (figures in the README's
-    # "Performance"): the fastest setting at 20 ms per request.
+    # Informed by `make bench`, scenario concurrency_sweep (bench/results.md): enough
+    # threads to hide 20 ms per request, few enough to leave the CPU to the RPC calls.
     job_concurrency: int = Field(16, ge=1, le=64)
     # Supabase caps reads at 1000 rows; a larger page would be silently cut.
     job_page_size: int = Field(500, ge=1, le=1000)

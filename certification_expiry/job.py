@@ -14,14 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .errors import DatabaseUnavailableError, LeaseHeldError, RunRateLimitedError
 from .log_events import log_event
-from .models import Candidate, JobRequest, JobSummary, MentorError, RunStatus, Transition, UnreadableCandidate
+from .models import Candidate, JobRequest, JobSummary, MentorError, RunStatus, UnreadableCandidate
 from .ports import JobStore, StoreError, StoreErrorKind
 from .request_ids import request_id_for
 from .run_state import NotStarted, Outcome, Paused, RunScope, RunState, Skipped
@@ -29,7 +28,6 @@ from .run_state import NotStarted, Outcome, Paused, RunScope, RunState, Skipped
 if TYPE_CHECKING:
     from .config import Settings
 
-T = TypeVar("T")
 
 # Capped exponential backoff with full jitter between attempts, in seconds.
 BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
@@ -38,33 +36,6 @@ FINISH_RETRIES = 10
 
 def _worth_retrying(error: BaseException) -> bool:
     return isinstance(error, StoreError) and error.kind in (StoreErrorKind.TRANSIENT, StoreErrorKind.CONFLICT)
-
-
-class _NoLongerDue(Exception):
-    """The mentor changed since its page was read and is no longer expired and active."""
-
-
-@dataclass
-class _PauseAttempts:
-    """One mentor's attempts at the pause, each with the version last read: after a
-    conflict (someone changed the mentor) it reads the mentor again before the retry."""
-
-    store: JobStore
-    current: Candidate
-    request_id: str
-    actor_id: uuid.UUID | None
-
-    def __call__(self) -> Transition:
-        try:
-            return self.store.pause(self.current, self.request_id, self.actor_id)
-        except StoreError as error:
-            if error.kind is not StoreErrorKind.CONFLICT:
-                raise
-            refreshed = self.store.current(self.current.id)
-            if refreshed is None:
-                raise _NoLongerDue from error
-            self.current = refreshed
-            raise
 
 
 class CertificationExpiryJob:
@@ -82,7 +53,7 @@ class CertificationExpiryJob:
         self.clock = clock
         # Built once and shared by the threads (tenacity keeps each call's state
         # thread-local): building one per call was most of its cost per mentor
-        # (bench scenario client_cpu; README, "Performance").
+        # (bench scenario client_cpu, bench/README.md).
         self._retrying = Retrying(
             stop=stop_after_attempt(settings.job_max_retries + 1),
             wait=BACKOFF,
@@ -94,14 +65,9 @@ class CertificationExpiryJob:
         # lease and the next run is refused (about half a minute of backoff).
         self._finish_retrying = self._retrying.copy(stop=stop_after_attempt(FINISH_RETRIES + 1))
 
-    def _with_retries(self, call: Callable[[], T]) -> T:
-        """`call()`, tried again on transient failures and version conflicts up to
-        job_max_retries times; the last error is raised."""
-        return self._retrying(call)
-
     def _fail_run(self, run: RunState, message: str, code: str, reason: str) -> None:
         run.summary.status = RunStatus.FAILED
-        log_event(self.logger, logging.ERROR, "job.failed", message, job_run_id=run.id, code=code, reason=reason)
+        run.log(logging.ERROR, "job.failed", message, code=code, reason=reason)
 
     def _finish(self, run: RunState) -> None:
         """Record the outcome, which releases the lease. Transient failures are
@@ -124,13 +90,15 @@ class CertificationExpiryJob:
     # --- the run ---------------------------------------------------------------------
 
     def run(self, request: JobRequest, scope: RunScope) -> JobSummary:
-        started = self.clock()
+        started, run_id = self.clock(), uuid.uuid4()
         run = RunState(
             request,
             scope,
-            JobSummary(job_run_id=uuid.uuid4(), status=RunStatus.SUCCEEDED, dry_run=request.dry_run),
+            JobSummary(job_run_id=run_id, status=RunStatus.SUCCEEDED, dry_run=request.dry_run),
             started=started,
             deadline=started + self.settings.job_time_budget_seconds,
+            # Every line of the run carries its id: bound once, here.
+            log=functools.partial(log_event, self.logger, job_run_id=run_id),
         )
         self._start(run)
         # From here the run holds the lease, and every way out passes below: the
@@ -151,13 +119,12 @@ class CertificationExpiryJob:
             self._fail_run(run, "the audit stopped on an unexpected error", type(error).__name__, str(error))
         run.settle(self.clock())
         self._finish(run)
-        log_event(
-            self.logger,
+        run.log(
             logging.ERROR if run.summary.status is RunStatus.FAILED else logging.INFO,
             "job.finished",
             f"certification expiry run {run.summary.status.value}",
             out_of_time=run.out_of_time,
-            **run.summary.model_dump(mode="json", exclude={"paused_mentor_ids", "errors"}),
+            **run.summary.model_dump(mode="json", exclude={"job_run_id", "paused_mentor_ids", "errors"}),
         )
         return run.summary
 
@@ -167,7 +134,7 @@ class CertificationExpiryJob:
         try:
             # Retried for transient failures (a held lease is not one): starting is
             # idempotent on the run id, so a lost answer is safe to ask again.
-            self._with_retries(
+            self._retrying(
                 lambda: self.store.start_run(
                     run.id,
                     scope.trigger,
@@ -195,12 +162,10 @@ class CertificationExpiryJob:
             raise DatabaseUnavailableError(
                 "could not start the run: the database did not answer", detail=str(error)
             ) from error
-        log_event(
-            self.logger,
+        run.log(
             logging.INFO,
             "job.started",
             "certification expiry run started",
-            job_run_id=run.id,
             trigger=scope.trigger,
             invoked_by=scope.invoked_by,
             dry_run=run.request.dry_run,
@@ -213,38 +178,32 @@ class CertificationExpiryJob:
         """Write the audit rows earlier runs could not: every transition the job made
         ends with its audit row, one run later at the latest."""
         try:
-            repaired = self._with_retries(self.store.repair_audit)
+            repaired = self._retrying(self.store.repair_audit)
         except StoreError as error:
             # Not this run's own work: it goes on, and the next run tries again.
-            log_event(
-                self.logger,
+            run.log(
                 logging.ERROR,
                 "audit.failed",
                 "could not repair missing audit rows",
-                job_run_id=run.id,
                 mentor_ids=[],
                 code=error.code,
                 reason=error.message,
             )
             return
         if repaired.repaired:
-            log_event(
-                self.logger,
+            run.log(
                 logging.WARNING,
                 "audit.repaired",
                 "wrote audit rows missing from earlier runs",
-                job_run_id=run.id,
                 rows=repaired.repaired,
             )
         if repaired.skipped:
             # Transitions under the job's request-id prefix that no run made: written
             # before the prefix was reserved to the job, or by hand. Never audited.
-            log_event(
-                self.logger,
+            run.log(
                 logging.WARNING,
                 "audit.unattributed",
                 "history rows carry the job's request-id prefix but no run made them: not audited",
-                job_run_id=run.id,
                 rows=repaired.skipped,
                 history_ids=repaired.skipped_history_ids,
             )
@@ -252,7 +211,7 @@ class CertificationExpiryJob:
     def _count_candidates(self, run: RunState) -> int | None:
         """How many mentors this run will read, for the progress lines; None if the count fails."""
         try:
-            total = self._with_retries(lambda: self.store.count_expired_active(run.scope.organization_ids))
+            total = self._retrying(lambda: self.store.count_expired_active(run.scope.organization_ids))
         except StoreError:
             return None  # the progress lines then go without what is left; the run goes on
         return total if run.request.max_mentors is None else min(total, run.request.max_mentors)
@@ -260,7 +219,7 @@ class CertificationExpiryJob:
     def _process(self, run: RunState) -> None:
         with ThreadPoolExecutor(self.settings.job_concurrency, thread_name_prefix="pause") as pool:
             while limit := run.page_limit(self.settings.job_page_size):
-                page = self._with_retries(
+                page = self._retrying(
                     functools.partial(self.store.expired_active_mentors, run.after, limit, run.scope.organization_ids)
                 )
                 if not page:
@@ -288,12 +247,10 @@ class CertificationExpiryJob:
         if run.expected is not None:
             remaining = max(run.expected - summary.candidate_count, 0)
             left = {"remaining": remaining, "eta_s": round(remaining / rate) if rate else 0}
-        log_event(
-            self.logger,
+        run.log(
             logging.INFO,
             "job.progress",
             "certification expiry run in progress",
-            job_run_id=run.id,
             processed=summary.candidate_count,
             paused=summary.paused_count,
             skipped=summary.skipped_count,
@@ -324,14 +281,12 @@ class CertificationExpiryJob:
 
     def _log_paused(self, run: RunState, paused: list[Paused]) -> None:
         """One line per page for the mentors it paused, not one per mentor: a line per
-        mentor was the largest cost the job added to the client's own (README,
-        "Performance"). Skips and failures, the exceptions, stay one line per mentor."""
-        log_event(
-            self.logger,
+        mentor was the largest cost the job added to the client's own (bench/README.md).
+        Skips and failures, the exceptions, stay one line per mentor."""
+        run.log(
             logging.INFO,
             "mentors.paused",
             "mentors paused: certification expired",
-            job_run_id=run.id,
             count=len(paused),
             mentor_ids=[outcome.transition.mentor_id for outcome in paused],
             replayed_mentor_ids=[outcome.transition.mentor_id for outcome in paused if outcome.transition.replayed],
@@ -340,39 +295,49 @@ class CertificationExpiryJob:
     # --- one mentor -------------------------------------------------------------------
 
     def _pause_one(self, run: RunState, candidate: Candidate) -> Paused | Skipped | MentorError:
-        """Never raises: whatever happens to one mentor stays with that mentor."""
-        attempts = _PauseAttempts(self.store, candidate, request_id_for(run.id, candidate.id), run.scope.actor_id)
+        """Never raises: whatever happens to one mentor stays with that mentor.
+
+        Each attempt pauses with the version last read, under one request id. After
+        a conflict (someone changed the mentor) it reads the mentor again before the
+        next attempt, and skips it once it is no longer expired and active.
+        """
+        request_id = request_id_for(run.id, candidate.id)
+        current = candidate
         try:
-            transition = self._with_retries(attempts)
-        except _NoLongerDue:
-            return self._skipped(run, candidate, "no longer active or expired")
+            for attempt in self._retrying:
+                with attempt:
+                    try:
+                        transition = self.store.pause(current, request_id, run.scope.actor_id)
+                    except StoreError as error:
+                        if error.kind is StoreErrorKind.CONFLICT:
+                            refreshed = self.store.current(current.id)
+                            if refreshed is None:
+                                return self._skipped(run, candidate, "no longer active or expired")
+                            current = refreshed
+                        raise
         except StoreError as error:
             if error.kind in (StoreErrorKind.NOT_ALLOWED, StoreErrorKind.NOT_FOUND):
                 return self._skipped(run, candidate, error.message)
             return self._failed(run, candidate.id, error.code, error.message)
         except Exception as error:  # one mentor's surprise must not end the run
             return self._failed(run, candidate.id, type(error).__name__, str(error))
-        return Paused(attempts.current, transition)
+        return Paused(current, transition)
 
     def _skipped(self, run: RunState, candidate: Candidate, reason: str) -> Skipped:
-        log_event(
-            self.logger,
+        run.log(
             logging.INFO,
             "mentor.skipped",
             "mentor skipped: no longer active",
-            job_run_id=run.id,
             mentor_id=candidate.id,
             reason=reason,
         )
         return Skipped(reason)
 
     def _failed(self, run: RunState, mentor_id: uuid.UUID, code: str, message: str) -> MentorError:
-        log_event(
-            self.logger,
+        run.log(
             logging.ERROR,
             "mentor.failed",
             "could not pause mentor",
-            job_run_id=run.id,
             mentor_id=mentor_id,
             code=code,
             reason=message,
@@ -387,21 +352,17 @@ class CertificationExpiryJob:
         while len(run.audit_pending) >= size or (force and run.audit_pending):
             chunk, run.audit_pending = run.audit_pending[:size], run.audit_pending[size:]
             try:
-                self._with_retries(functools.partial(self.store.write_audit, chunk))
+                self._retrying(functools.partial(self.store.write_audit, chunk))
             except StoreError as error:
                 missing = [row.mentor_id for row in chunk]
                 run.audit_missing += missing
-                log_event(
-                    self.logger,
+                run.log(
                     logging.ERROR,
                     "audit.failed",
                     "audit rows could not be written: these transitions have no audit row",
-                    job_run_id=run.id,
                     mentor_ids=missing,
                     code=error.code,
                     reason=error.message,
                 )
                 continue
-            log_event(
-                self.logger, logging.INFO, "audit.written", "audit rows written", job_run_id=run.id, rows=len(chunk)
-            )
+            run.log(logging.INFO, "audit.written", "audit rows written", rows=len(chunk))

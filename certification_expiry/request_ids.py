@@ -16,14 +16,3 @@ REQUEST_ID_PREFIX = "certification_expiry:"
 def request_id_for(job_run_id: uuid.UUID, mentor_id: uuid.UUID) -> str:
     """The same for every attempt of this run on this mentor, so a retry is a replay."""
     return f"{REQUEST_ID_PREFIX}{job_run_id}:{mentor_id}"
-
-
-def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
-    """The run id inside one of this mentor's job request ids, or None if it is not one."""
-    if not request_id.startswith(REQUEST_ID_PREFIX):
-        return None
-    try:
-        run_id = uuid.UUID(request_id.removeprefix(REQUEST_ID_PREFIX).partition(":")[0])
-    except ValueError:
-        return None
-    return run_id if request_id == request_id_for(run_id, mentor_id) else None

@@ -5,6 +5,7 @@ else does."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .models import (
@@ -59,6 +60,8 @@ class RunState:
     summary: JobSummary
     started: float
     deadline: float
+    # log_event with the run's logger and its job_run_id bound (job.py).
+    log: Callable[..., None]
     expected: int | None = None  # candidates counted at the start (None: unknown)
     after: PageCursor | None = None  # where the last page read ended
     audit_pending: list[AuditRow] = field(default_factory=list)

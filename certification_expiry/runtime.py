@@ -1,5 +1,5 @@
-"""What an instance builds once and reuses: settings, logger, Supabase client, the
-authenticator and the service with its job; the one place that wires them.
+"""What an instance builds once and reuses: the Supabase clients, the authenticator
+and the service with its job; the one place that wires them.
 
 Built on the first request rather than at import, so that a cold start imports
 quickly and opens no connection; behind a lock, because functions-framework
@@ -24,24 +24,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    logger: logging.Logger
     authenticator: Authenticator
     service: CertificationExpiryService
 
     @classmethod
-    def from_environment(cls) -> Runtime:
+    def from_settings(cls, settings: Settings) -> Runtime:
         # Imported here, not at the top: supabase-py, google-cloud-logging and
         # PyJWT (with cryptography) are most of the import time, and an instance
         # needs them only once a request arrives (bench scenario cold_start).
         from .auth import Authenticator
-        from .config import Settings
         from .job import CertificationExpiryJob
         from .models import NightlySchedule
         from .service import CertificationExpiryService
         from .structured_logging import configure_logging
         from .supabase_store import SupabaseMentorStore, client_factory
 
-        settings = Settings()
         logger = configure_logging(log_format=settings.log_format)
         store = SupabaseMentorStore(client_factory(settings))
         log_event(
@@ -62,17 +59,18 @@ class Runtime:
             nightly_schedule=NightlySchedule(settings.nightly_run_at, settings.compliance_grace_minutes),
             logger=logger,
         )
-        return cls(settings, logger, Authenticator(settings), service)
+        return cls(settings, Authenticator(settings), service)
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 
 
-def get_runtime() -> Runtime:
+def get_runtime(settings: Settings) -> Runtime:
+    """The instance's runtime, built from these settings on the first request."""
     global _runtime
     if _runtime is None:
         with _lock:
             if _runtime is None:
-                _runtime = Runtime.from_environment()
+                _runtime = Runtime.from_settings(settings)
     return _runtime

@@ -43,9 +43,9 @@ def client_factory(settings: Settings) -> Callable[[], Client]:
     """How the store makes a client: supabase-py's sync client over one HTTP/1.1 connection.
 
     The sync client on threads rather than the async client: threads were ahead
-    at every concurrency measured side by side (README, "Performance", what was
-    tried). One connection per client, because the store lends each client to one
-    call at a time (SupabaseMentorStore). HTTP/1.1 on purpose: HTTP/2 would share
+    at every concurrency measured side by side (bench/README.md). One connection
+    per client, because the store lends each client to one call at a time
+    (SupabaseMentorStore). HTTP/1.1 on purpose: HTTP/2 would share
     a connection between threads, which corrupts its state (httpx#3072). The
     timeout is set here because supabase-py ignores postgrest_client_timeout when
     it is handed a client. The TLS context is made once and shared: making one is
@@ -79,30 +79,29 @@ def _candidate_or_unreadable(row: dict[str, Any]) -> Candidate | UnreadableCandi
         return UnreadableCandidate(mentor_id, PageCursor(str(row["certification_expiry_date"]), mentor_id), problems)
 
 
-def classify(error: Exception) -> StoreError:
+def classify(error: httpx.TransportError | APIError) -> StoreError:
+    """A failed request as the job sees it: what kind, and whether to retry."""
     if isinstance(error, httpx.TransportError):
         return StoreError(StoreErrorKind.TRANSIENT, type(error).__name__, str(error) or type(error).__name__)
-    if isinstance(error, APIError):
-        code = str(error.code or "unknown")
-        message = str(error.message or "")
-        kind = {
-            "P0001": StoreErrorKind.NOT_ALLOWED,
-            "PT404": StoreErrorKind.NOT_FOUND,
-            "PT409": StoreErrorKind.CONFLICT,
-            "PT429": StoreErrorKind.RATE_LIMITED,
-        }.get(code)
-        if kind is None:
-            # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the status in
-            # `code`), or a database that could not serve the request now.
-            server_side = code in _TRANSIENT_POSTGREST or (code.isdigit() and code.startswith("5"))
-            transient = server_side or code.startswith(_TRANSIENT_SQLSTATES)
-            kind = StoreErrorKind.TRANSIENT if transient else StoreErrorKind.PERMANENT
-        if kind is StoreErrorKind.RATE_LIMITED:
-            # start_certification_expiry_run puts the seconds to wait in the detail.
-            details = str(error.details or "")
-            return StoreError(kind, code, message, int(details) if details.isdigit() else None)
-        return StoreError(kind, code, message)
-    raise error
+    code = str(error.code or "unknown")
+    message = str(error.message or "")
+    kind = {
+        "P0001": StoreErrorKind.NOT_ALLOWED,
+        "PT404": StoreErrorKind.NOT_FOUND,
+        "PT409": StoreErrorKind.CONFLICT,
+        "PT429": StoreErrorKind.RATE_LIMITED,
+    }.get(code)
+    if kind is None:
+        # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the status in
+        # `code`), or a database that could not serve the request now.
+        server_side = code in _TRANSIENT_POSTGREST or (code.isdigit() and code.startswith("5"))
+        transient = server_side or code.startswith(_TRANSIENT_SQLSTATES)
+        kind = StoreErrorKind.TRANSIENT if transient else StoreErrorKind.PERMANENT
+    if kind is StoreErrorKind.RATE_LIMITED:
+        # start_certification_expiry_run puts the seconds to wait in the detail.
+        details = str(error.details or "")
+        return StoreError(kind, code, message, int(details) if details.isdigit() else None)
+    return StoreError(kind, code, message)
 
 
 class SupabaseMentorStore:
@@ -111,7 +110,7 @@ class SupabaseMentorStore:
     The job's threads could share one client with a pool of connections, but then
     httpcore walks every pooled connection, and polls the socket of each idle one,
     on every request: the clients of one connection each, lent one per call, spend
-    less CPU per mentor (README, "Performance"). There are never more clients than
+    less CPU per mentor (bench/README.md). There are never more clients than
     calls that were at once in flight, and they live as long as the store.
     """
 

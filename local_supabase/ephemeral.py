@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from .gateway.app import Gateway, GatewaySettings, create_app
+from .gateway.app import Gateway, create_app
+from .gateway.settings import GatewaySettings
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key, user_access_token
 from .postgres import PROJECT_ROOT, Cluster, apply_migrations, free_port
 

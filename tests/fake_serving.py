@@ -43,7 +43,7 @@ class FakeServing:
             nightly_schedule=NightlySchedule(settings.nightly_run_at, settings.compliance_grace_minutes),
             logger=logger,
         )
-        monkeypatch.setattr(runtime_module, "_runtime", Runtime(settings, logger, Authenticator(settings), service))
+        monkeypatch.setattr(runtime_module, "_runtime", Runtime(settings, Authenticator(settings), service))
         self.client = functions_framework.create_app(target=target, source="main.py").test_client()
 
     def post(self, key: str = OPERATOR_KEY) -> tuple[int, dict]:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from certification_expiry.config import Settings
 from certification_expiry.models import (
     AuditRepair,
     AuditRow,
@@ -28,7 +29,7 @@ from certification_expiry.models import (
     UnreadableCandidate,
 )
 from certification_expiry.ports import StoreError, StoreErrorKind
-from certification_expiry.request_ids import REQUEST_ID_PREFIX, run_id_of
+from certification_expiry.request_ids import REQUEST_ID_PREFIX, request_id_for
 
 OSLO = ZoneInfo("Europe/Oslo")
 # Today in Oslo, as the database's certification_today() has it.
@@ -304,7 +305,9 @@ class FakeStore:
 
     def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
         due = datetime.combine(self.today, schedule.run_at, OSLO) + timedelta(minutes=schedule.grace_minutes)
-        night = self.today if datetime.now(OSLO) >= due else self.today - timedelta(days=1)
+        # The time of day is the real clock's, the day this store's.
+        now = datetime.combine(self.today, datetime.now(OSLO).time(), OSLO)
+        night = self.today if now >= due else self.today - timedelta(days=1)
         expired = self._in_order(None)
         overdue = [m for m in expired if self._expired_before(m, night)]
         full_runs = [
@@ -328,3 +331,29 @@ class FakeStore:
 
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         return sorted(self.coordinators.get(user_id, set()))
+
+
+def job_settings(**overrides: Any) -> Settings:
+    """Settings for a job over the fake store: small pages and chunks, so that a few
+    mentors cross several of each."""
+    values = {
+        "supabase_url": "http://unused.invalid",
+        "supabase_service_role_key": "service-key",
+        "job_concurrency": 4,
+        "job_page_size": 7,
+        "job_audit_chunk_size": 10,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
+    """The run id inside one of this mentor's job request ids, or None if it is not one:
+    what certification_expiry_request_run_id reads on the database's side."""
+    if not request_id.startswith(REQUEST_ID_PREFIX):
+        return None
+    try:
+        run_id = uuid.UUID(request_id.removeprefix(REQUEST_ID_PREFIX).partition(":")[0])
+    except ValueError:
+        return None
+    return run_id if request_id == request_id_for(run_id, mentor_id) else None

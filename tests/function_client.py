@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from certification_expiry import runtime as runtime_module
 from certification_expiry.auth import Authenticator, GoogleIdentityTokens
+from certification_expiry.config import Settings
 from local_supabase.ephemeral import Stack
 from tests.secrets_guard import record_response
 
@@ -35,7 +36,7 @@ def function_test_client(
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
-    built = runtime_module.Runtime.from_environment()
+    built = runtime_module.Runtime.from_settings(Settings())
     if google_certs_url is not None:
         settings = built.settings
         assert settings.oidc_audience, "set OIDC_AUDIENCE and ALLOWED_INVOKERS with google_certs_url"
@@ -53,3 +54,12 @@ def function_test_client(
         return response
 
     return app.test_client()
+
+
+def post_run(client, stack: Stack, **body) -> tuple[int, dict]:
+    response = client.post(
+        "/",
+        headers={"Authorization": f"Bearer {stack.secret_key}", "X-CloudScheduler-JobName": "nightly"},
+        json=body,
+    )
+    return response.status_code, response.get_json()

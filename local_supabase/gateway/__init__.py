@@ -1,1 +1,1 @@
-"""A local stand-in for PostgREST behind Supabase's `/rest/v1/`: see README, "Local stack"."""
+"""A local stand-in for PostgREST behind Supabase's `/rest/v1/`: see local_supabase/README.md."""

@@ -1,6 +1,6 @@
 """Injected latency and failures, so that tests can prove the job survives them.
 
-Off by default. Set at start from the environment (GATEWAY_FAULT_*) or at any
+Off by default. Set at start from the environment (GATEWAY_FAULTS__*) or at any
 time through `PUT /_gateway/faults` with a JSON object of these fields.
 """
 
@@ -9,8 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import GatewayError
 
 
 class FaultSettings(BaseModel):
@@ -45,3 +50,42 @@ class Faults:
 
     def lose_response(self) -> bool:
         return self._random.random() < self.settings.lost_response_rate
+
+
+class FaultInjection:
+    """Outermost ASGI layer: latency, 503s, and responses lost after the commit.
+
+    A lost response sends its status line and headers, then fails: the server
+    closes the connection mid-response, which the client sees as a transport
+    error although the transaction has committed, as when a network drops.
+    """
+
+    def __init__(self, app: ASGIApp, faults: Faults, requests: Counter[str]) -> None:
+        self.app = app
+        self.faults = faults
+        self.requests = requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(("/rest/v1/", "/auth/v1/")):
+            await self.app(scope, receive, send)
+            return
+        # Counted for both APIs (the tests count calls to Auth); faults are the REST API's.
+        self.requests[f"{scope['method']} {scope['path']}"] += 1
+        if scope["path"].startswith("/auth/v1/"):
+            await self.app(scope, receive, send)
+            return
+        await self.faults.delay()
+        if self.faults.unavailable(scope["path"]):
+            error = GatewayError(503, "PGRST503", "Service Unavailable (injected fault)")
+            await JSONResponse(error.body(), status_code=503)(scope, receive, send)
+            return
+        if not self.faults.lose_response():
+            await self.app(scope, receive, send)
+            return
+
+        async def drop_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                raise ConnectionAbortedError("response dropped after commit (injected fault)")
+            await send(message)
+
+        await self.app(scope, receive, drop_body)

@@ -22,6 +22,58 @@
 set local lock_timeout = '5s';
 set local statement_timeout = '60s';
 
+-- The checks both RPCs that change a mentor make of their caller and arguments
+-- before they lock anything (record_certification_renewal, next migration, calls it
+-- too): which API role calls, that a signed-in user acts as themselves, that the
+-- job's request ids stay the job's, and that the free text stays bounded. Returns
+-- the caller's role. Run by the definer-rights RPCs, as their owner; nobody else
+-- may call it.
+create function public.check_mentor_change_caller(
+  p_mentor_id uuid,
+  p_actor_id uuid,
+  p_reason text,
+  p_request_id text
+) returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  -- SECURITY DEFINER changes current_user but not the `role` setting, which still
+  -- names the role PostgREST switched to for this request ('none' without SET ROLE:
+  -- a direct connection of a database owner, pg_cron for example).
+  v_caller text := current_setting('role');
+begin
+  if v_caller not in ('service_role', 'authenticated', 'none') then
+    raise exception 'role % may not change mentors', v_caller using errcode = '42501';
+  end if;
+  if v_caller = 'authenticated' and (p_actor_id is null or p_actor_id is distinct from auth.uid()) then
+    raise exception 'p_actor_id must be the id of the signed-in user' using errcode = '42501';
+  end if;
+  -- The job's request ids are what the audit repair credits to a run, and a
+  -- replay under one hands back the job's transition: nobody else may use them.
+  if p_request_id like 'certification\_expiry:%' and v_caller not in ('service_role', 'none') then
+    raise exception 'request ids starting with certification_expiry: belong to the certification expiry job'
+      using errcode = '42501';
+  end if;
+  if p_mentor_id is null then
+    raise exception 'p_mentor_id must not be null' using errcode = '22023';
+  end if;
+  -- Bounded so that a caller cannot store megabytes in the compliance record.
+  if length(p_reason) > 500 then
+    raise exception 'p_reason is % characters long; at most 500 are allowed', length(p_reason)
+      using errcode = '22023';
+  end if;
+  if length(p_request_id) > 200 then
+    raise exception 'p_request_id is % characters long; at most 200 are allowed', length(p_request_id)
+      using errcode = '22023';
+  end if;
+  return v_caller;
+end
+$$;
+
+revoke execute on function public.check_mentor_change_caller(uuid, uuid, text, text) from public, anon, authenticated;
+
 create or replace function public.update_mentor_status(
   p_mentor_id uuid,
   p_new_status text,
@@ -37,45 +89,16 @@ security definer
 set search_path = ''
 as $$
 declare
-  -- SECURITY DEFINER changes current_user but not the `role` setting, which still
-  -- names the role PostgREST switched to for this request ('none' without SET ROLE:
-  -- a direct connection of a database owner, pg_cron for example).
-  v_caller text := current_setting('role');
+  v_caller text;
   v_mentor public.peer_mentors%rowtype;
   v_history public.mentor_status_history%rowtype;
   v_old_status text;
   v_is_coordinator boolean;
   v_pause_actor uuid;
 begin
-  if v_caller not in ('service_role', 'authenticated', 'none') then
-    raise exception 'role % may not change mentor statuses', v_caller
-      using errcode = '42501';
-  end if;
-  if v_caller = 'authenticated' and (p_actor_id is null or p_actor_id is distinct from auth.uid()) then
-    raise exception 'p_actor_id must be the id of the signed-in user'
-      using errcode = '42501';
-  end if;
-  -- The job's request ids are what the audit repair credits to a run, and a
-  -- replay under one hands back the job's transition: nobody else may use them.
-  if p_request_id like 'certification\_expiry:%' and v_caller not in ('service_role', 'none') then
-    raise exception 'request ids starting with certification_expiry: belong to the certification expiry job'
-      using errcode = '42501';
-  end if;
-
-  if p_mentor_id is null then
-    raise exception 'p_mentor_id must not be null' using errcode = '22023';
-  end if;
+  v_caller := public.check_mentor_change_caller(p_mentor_id, p_actor_id, p_reason, p_request_id);
   if p_new_status is null or p_new_status not in ('active', 'paused', 'inactive') then
     raise exception 'unknown status %: expected active, paused or inactive', coalesce(quote_literal(p_new_status), 'null')
-      using errcode = '22023';
-  end if;
-  -- Bounded so that a caller cannot store megabytes in the compliance record.
-  if length(p_reason) > 500 then
-    raise exception 'p_reason is % characters long; at most 500 are allowed', length(p_reason)
-      using errcode = '22023';
-  end if;
-  if length(p_request_id) > 200 then
-    raise exception 'p_request_id is % characters long; at most 200 are allowed', length(p_request_id)
       using errcode = '22023';
   end if;
 

@@ -93,7 +93,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_caller text := current_setting('role');
+  v_caller text;
   v_mentor public.peer_mentors%rowtype;
   v_renewal public.certification_renewals%rowtype;
   v_old_expiry_date date;
@@ -102,29 +102,9 @@ declare
   -- A date past it (2205 for 2025) is refused rather than silently trusted.
   v_latest date := public.certification_today() + interval '10 years';
 begin
-  if v_caller not in ('service_role', 'authenticated', 'none') then
-    raise exception 'role % may not record renewals', v_caller using errcode = '42501';
-  end if;
-  if v_caller = 'authenticated' and (p_actor_id is null or p_actor_id is distinct from auth.uid()) then
-    raise exception 'p_actor_id must be the id of the signed-in user' using errcode = '42501';
-  end if;
-  if p_request_id like 'certification\_expiry:%' and v_caller not in ('service_role', 'none') then
-    raise exception 'request ids starting with certification_expiry: belong to the certification expiry job'
-      using errcode = '42501';
-  end if;
-  if p_mentor_id is null then
-    raise exception 'p_mentor_id must not be null' using errcode = '22023';
-  end if;
+  v_caller := public.check_mentor_change_caller(p_mentor_id, p_actor_id, p_reason, p_request_id);
   if p_new_expiry_date is null then
     raise exception 'p_new_expiry_date must not be null' using errcode = '22023';
-  end if;
-  if length(p_reason) > 500 then
-    raise exception 'p_reason is % characters long; at most 500 are allowed', length(p_reason)
-      using errcode = '22023';
-  end if;
-  if length(p_request_id) > 200 then
-    raise exception 'p_request_id is % characters long; at most 200 are allowed', length(p_request_id)
-      using errcode = '22023';
   end if;
 
   -- The same lock as update_mentor_status: a renewal and a transition of one

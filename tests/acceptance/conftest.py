@@ -20,7 +20,9 @@ def own_stack() -> Iterator[Stack]:
 
 
 @pytest.fixture
-def db(own_stack) -> Iterator[psycopg.Connection]:
+def emptied_db(own_stack) -> Iterator[psycopg.Connection]:
+    """The module's own stack, its tables emptied for this test (so counts are exact),
+    autocommit, and fault injection off again afterwards."""
     with psycopg.connect(own_stack.database.dsn, autocommit=True) as conn:
         empty_the_tables(conn)
         yield conn

@@ -14,36 +14,10 @@ import psycopg
 import pytest
 
 from local_supabase.postgres import free_port
+from tests.builders import add_finished_run, add_mentors, create_coordinator, create_user
 from tests.function_client import function_test_client
 
 OSLO, BERGEN = uuid.uuid4(), uuid.uuid4()
-
-
-def add_mentors(db: psycopg.Connection, organization_id: uuid.UUID, count: int, expired: bool = True) -> set[str]:
-    rows = db.execute(
-        "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
-        " select %s, 'active', current_date + case when %s then -5 else 30 end from generate_series(1, %s)"
-        " returning id::text",
-        (organization_id, expired, count),
-    ).fetchall()
-    return {row[0] for row in rows}
-
-
-def add_run(db: psycopg.Connection, hours_ago: float) -> None:
-    db.execute(
-        "insert into public.certification_expiry_runs (id, trigger, started_at, finished_at, status, lease_expires_at)"
-        " values (gen_random_uuid(), 'scheduled', now() - make_interval(secs => %s * 3600 + 60),"
-        "         now() - make_interval(secs => %s * 3600), 'succeeded', now())",
-        (hours_ago, hours_ago),
-    )
-
-
-def add_coordinator(db: psycopg.Connection, organization_id: uuid.UUID | None) -> uuid.UUID:
-    user_id = uuid.uuid4()
-    db.execute("insert into auth.users (id, email) values (%s, %s)", (user_id, f"{user_id}@chapter.example"))
-    if organization_id is not None:
-        db.execute("insert into public.organization_coordinators values (%s, %s)", (organization_id, user_id))
-    return user_id
 
 
 @pytest.fixture
@@ -64,9 +38,9 @@ def events(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecor
 # --- the compliance check ----------------------------------------------------------------------
 
 
-def test_clean_state_after_a_real_run_is_ok(caplog, db, client, compliance, own_stack):
-    add_mentors(db, OSLO, 5)
-    add_mentors(db, OSLO, 5, expired=False)
+def test_clean_state_after_a_real_run_is_ok(caplog, emptied_db, client, compliance, own_stack):
+    add_mentors(emptied_db, OSLO, 5)
+    add_mentors(emptied_db, OSLO, 5, expired=False)
     assert client.post("/", headers={"Authorization": f"Bearer {own_stack.secret_key}"}).status_code == 200
 
     for method in ("get", "post"):
@@ -79,9 +53,9 @@ def test_clean_state_after_a_real_run_is_ok(caplog, db, client, compliance, own_
     assert len(events(caplog, "compliance.ok")) == 2
 
 
-def test_expired_mentors_still_active_are_a_breach(caplog, db, compliance, own_stack):
-    add_run(db, hours_ago=1)
-    expired = add_mentors(db, OSLO, 25)
+def test_expired_mentors_still_active_are_a_breach(caplog, emptied_db, compliance, own_stack):
+    add_finished_run(emptied_db, hours_ago=1)
+    expired = add_mentors(emptied_db, OSLO, 25)
     status, body = check(compliance, own_stack)
 
     assert status == 500
@@ -95,20 +69,20 @@ def test_expired_mentors_still_active_are_a_breach(caplog, db, compliance, own_s
     assert breach.json_fields["expired_active_count"] == 25
 
 
-def test_no_run_ever_is_a_breach(db, compliance, own_stack):
+def test_no_run_ever_is_a_breach(emptied_db, compliance, own_stack):
     status, body = check(compliance, own_stack)
     assert (status, body["ok"], body["last_success_at"]) == (500, False, None)
     assert any("no full certification expiry run" in reason for reason in body["reasons"])
 
 
-def test_a_stale_last_run_is_a_breach(db, compliance, own_stack):
-    add_run(db, hours_ago=30)
+def test_a_stale_last_run_is_a_breach(emptied_db, compliance, own_stack):
+    add_finished_run(emptied_db, hours_ago=30)
     status, body = check(compliance, own_stack)
     assert (status, body["ok"]) == (500, False)
     assert body["last_success_at"] is not None
 
 
-def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, db, own_stack, monkeypatch):
+def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, emptied_db, own_stack, monkeypatch):
     nowhere = function_test_client(
         own_stack, monkeypatch, target="certification_compliance_check", SUPABASE_URL=f"http://127.0.0.1:{free_port()}"
     )
@@ -120,9 +94,9 @@ def test_an_unreachable_database_is_a_clear_503_never_ok(caplog, db, own_stack, 
     assert events(caplog, "compliance.failed")
 
 
-def test_the_compliance_check_authenticates_like_the_job(db, compliance, own_stack):
+def test_the_compliance_check_authenticates_like_the_job(emptied_db, compliance, own_stack):
     assert compliance.get("/").status_code == 401
-    coordinator = add_coordinator(db, OSLO)
+    coordinator = create_coordinator(emptied_db, OSLO)
     token = own_stack.user_token(coordinator)
     assert compliance.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 403
     assert compliance.put("/", headers={"Authorization": f"Bearer {own_stack.secret_key}"}).status_code == 405
@@ -131,10 +105,10 @@ def test_the_compliance_check_authenticates_like_the_job(db, compliance, own_sta
 # --- coordinators' manual runs -----------------------------------------------------------------
 
 
-def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, client, own_stack):
-    oslo = add_mentors(db, OSLO, 12)
-    bergen = add_mentors(db, BERGEN, 7)
-    coordinator = add_coordinator(db, OSLO)
+def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, emptied_db, client, own_stack):
+    oslo = add_mentors(emptied_db, OSLO, 12)
+    bergen = add_mentors(emptied_db, BERGEN, 7)
+    coordinator = create_coordinator(emptied_db, OSLO)
     token = own_stack.user_token(coordinator)  # ES256, verified against the stack's JWKS
 
     response = client.post("/", headers={"Authorization": f"Bearer {token}"})
@@ -142,15 +116,15 @@ def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, clie
     summary = response.get_json()
     assert set(summary["paused_mentor_ids"]) == oslo
 
-    actors = db.execute(
+    actors = emptied_db.execute(
         "select distinct actor_id from public.mentor_status_history where mentor_id::text = any(%s)", (list(oslo),)
     ).fetchall()
     assert actors == [(coordinator,)]
-    (bergen_active,) = db.execute(
+    (bergen_active,) = emptied_db.execute(
         "select count(*) from public.expired_active_mentors where id::text = any(%s)", (list(bergen),)
     ).fetchone()
     assert bergen_active == 7
-    run = db.execute(
+    run = emptied_db.execute(
         "select trigger, actor_id, organization_ids from public.certification_expiry_runs where id = %s",
         (summary["job_run_id"],),
     ).fetchone()
@@ -159,20 +133,22 @@ def test_a_coordinator_runs_only_its_organisations_as_the_actor(caplog, db, clie
     assert started.json_fields["invoked_by"] == f"user:{coordinator}"
 
 
-def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(db, client, own_stack):
-    add_mentors(db, OSLO, 3)
-    outsider = add_coordinator(db, None)
+def test_a_user_who_coordinates_nothing_gets_403_and_nothing_happens(emptied_db, client, own_stack):
+    add_mentors(emptied_db, OSLO, 3)
+    outsider = create_user(emptied_db)
     response = client.post("/", headers={"Authorization": f"Bearer {own_stack.user_token(outsider)}"})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
-    (runs,) = db.execute("select count(*) from public.certification_expiry_runs").fetchone()
-    (history,) = db.execute("select count(*) from public.mentor_status_history").fetchone()
+    (runs,) = emptied_db.execute("select count(*) from public.certification_expiry_runs").fetchone()
+    (history,) = emptied_db.execute("select count(*) from public.mentor_status_history").fetchone()
     assert (runs, history) == (0, 0)
 
 
-def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase_auth(db, own_stack, monkeypatch):
-    oslo = add_mentors(db, OSLO, 4)
-    coordinator = add_coordinator(db, OSLO)
+def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase_auth(
+    emptied_db, own_stack, monkeypatch
+):
+    oslo = add_mentors(emptied_db, OSLO, 4)
+    coordinator = create_coordinator(emptied_db, OSLO)
     client = function_test_client(own_stack, monkeypatch, COORDINATOR_RUN_INTERVAL_SECONDS="0")
     own_stack.gateway.requests.clear()
 
@@ -188,7 +164,7 @@ def test_a_coordinators_es256_token_is_verified_locally_with_no_call_to_supabase
 
 
 def test_with_both_key_systems_set_the_secret_key_talks_to_the_database_and_both_are_accepted(
-    caplog, db, own_stack, monkeypatch
+    caplog, emptied_db, own_stack, monkeypatch
 ):
     client = function_test_client(own_stack, monkeypatch, SUPABASE_SERVICE_ROLE_KEY=own_stack.service_role_key)
     for key in (own_stack.secret_key, own_stack.service_role_key):
@@ -201,7 +177,7 @@ def test_with_both_key_systems_set_the_secret_key_talks_to_the_database_and_both
     assert invoked_by == ["secret_key", "service_role_key"]
 
 
-def test_during_a_rotation_every_listed_secret_key_is_accepted_and_others_are_not(db, own_stack, monkeypatch):
+def test_during_a_rotation_every_listed_secret_key_is_accepted_and_others_are_not(emptied_db, own_stack, monkeypatch):
     old = "sb_secret_the-old-key-being-rotated-out"
     client = function_test_client(own_stack, monkeypatch, SUPABASE_SECRET_KEY=f"{own_stack.secret_key}, {old}")
     for key, status in ((own_stack.secret_key, 200), (old, 200), ("sb_secret_revoked", 401)):
@@ -215,26 +191,28 @@ UUID_OR_TIME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}|\d{2}:\d{2}|\d{4}-\d{2}-\d{2
 SCHEDULER = {"X-CloudScheduler-JobName": "certification-expiry-nightly"}
 
 
-def hold_the_lease(db: psycopg.Connection, organization_ids: list[uuid.UUID] | None) -> None:
+def hold_the_lease(emptied_db: psycopg.Connection, organization_ids: list[uuid.UUID] | None) -> None:
     """A run that works now (a coordinator's when organisations are given)."""
-    db.execute(
+    emptied_db.execute(
         "insert into public.certification_expiry_runs (id, trigger, actor_id, organization_ids, lease_expires_at)"
         " values (gen_random_uuid(), 'manual', null, %s, now() + interval '10 minutes')",
         (organization_ids,),
     )
 
 
-def test_a_working_coordinators_run_never_refuses_the_scheduler(db, client, own_stack):
-    add_mentors(db, OSLO, 3)
-    hold_the_lease(db, [OSLO])
+def test_a_working_coordinators_run_never_refuses_the_scheduler(emptied_db, client, own_stack):
+    add_mentors(emptied_db, OSLO, 3)
+    hold_the_lease(emptied_db, [OSLO])
     response = client.post("/", headers={"Authorization": f"Bearer {own_stack.secret_key}", **SCHEDULER})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["paused_count"] == 3
 
 
-def test_a_coordinators_run_waits_for_a_run_covering_its_organisations_and_the_409_names_nothing(db, client, own_stack):
-    coordinator = add_coordinator(db, OSLO)
-    hold_the_lease(db, None)
+def test_a_coordinators_run_waits_for_a_run_covering_its_organisations_and_the_409_names_nothing(
+    emptied_db, client, own_stack
+):
+    coordinator = create_coordinator(emptied_db, OSLO)
+    hold_the_lease(emptied_db, None)
     response = client.post("/", headers={"Authorization": f"Bearer {own_stack.user_token(coordinator)}"})
     assert response.status_code == 409
     body = response.get_data(as_text=True)
@@ -242,9 +220,11 @@ def test_a_coordinators_run_waits_for_a_run_covering_its_organisations_and_the_4
     assert not UUID_OR_TIME.search(body), body
 
 
-def test_a_coordinators_runs_are_limited_per_kind_with_retry_after_and_the_429_names_nothing(db, client, own_stack):
-    add_mentors(db, OSLO, 2)
-    coordinator = add_coordinator(db, OSLO)
+def test_a_coordinators_runs_are_limited_per_kind_with_retry_after_and_the_429_names_nothing(
+    emptied_db, client, own_stack
+):
+    add_mentors(emptied_db, OSLO, 2)
+    coordinator = create_coordinator(emptied_db, OSLO)
     headers = {"Authorization": f"Bearer {own_stack.user_token(coordinator)}"}
     assert client.post("/", headers=headers, json={"dry_run": True}).status_code == 200
     again = client.post("/", headers=headers, json={"dry_run": True})
@@ -255,13 +235,13 @@ def test_a_coordinators_runs_are_limited_per_kind_with_retry_after_and_the_429_n
     # The real run may follow the dry run at once; then it too waits its turn.
     assert client.post("/", headers=headers).status_code == 200
     assert client.post("/", headers=headers).status_code == 429
-    (runs,) = db.execute("select count(*) from public.certification_expiry_runs").fetchone()
+    (runs,) = emptied_db.execute("select count(*) from public.certification_expiry_runs").fetchone()
     assert runs == 2
 
 
-def test_a_full_run_and_a_coordinators_run_on_the_same_mentors_pause_each_once(db, own_stack, monkeypatch):
-    mentors = add_mentors(db, OSLO, 300)
-    coordinator = add_coordinator(db, OSLO)
+def test_a_full_run_and_a_coordinators_run_on_the_same_mentors_pause_each_once(emptied_db, own_stack, monkeypatch):
+    mentors = add_mentors(emptied_db, OSLO, 300)
+    coordinator = create_coordinator(emptied_db, OSLO)
     client = function_test_client(own_stack, monkeypatch, JOB_PAGE_SIZE="50")
 
     def post(token: str) -> dict:
@@ -271,7 +251,7 @@ def test_a_full_run_and_a_coordinators_run_on_the_same_mentors_pause_each_once(d
 
     def coordinators_run_working() -> bool:
         query = "select count(*) from public.mentor_status_history h where h.actor_id = %s"
-        return db.execute(query, (coordinator,)).fetchone()[0] > 0
+        return emptied_db.execute(query, (coordinator,)).fetchone()[0] > 0
 
     # The coordinator's run first, and the scheduler's while it works: both go on.
     with ThreadPoolExecutor(2) as pool:
@@ -286,22 +266,26 @@ def test_a_full_run_and_a_coordinators_run_on_the_same_mentors_pause_each_once(d
     assert all(paused)  # both worked on the organisation's mentors
     assert paused[0].isdisjoint(paused[1])
     assert paused[0] | paused[1] == mentors
-    history = db.execute(
+    history = emptied_db.execute(
         "select mentor_id::text, count(*) from public.mentor_status_history group by mentor_id"
     ).fetchall()
     assert {mentor for mentor, _ in history} == mentors
     assert {count for _, count in history} == {1}
-    (audited,) = db.execute("select count(distinct mentor_id) from public.certification_expiry_audit").fetchone()
+    (audited,) = emptied_db.execute(
+        "select count(distinct mentor_id) from public.certification_expiry_audit"
+    ).fetchone()
     assert audited == len(mentors)
 
 
-def test_eight_loops_of_coordinators_runs_never_keep_the_scheduler_out(db, own_stack, monkeypatch):
+def test_eight_loops_of_coordinators_runs_never_keep_the_scheduler_out(emptied_db, own_stack, monkeypatch):
     """Eight hostile coordinators, each looping dry runs back to back with the rate limit
     lifted (its worst case), while the scheduler attempts the nightly run: every attempt
     gets through at once."""
-    add_mentors(db, OSLO, 20)
+    add_mentors(emptied_db, OSLO, 20)
     client = function_test_client(own_stack, monkeypatch, COORDINATOR_RUN_INTERVAL_SECONDS="0")
-    tokens = [own_stack.user_token(add_coordinator(db, organization)) for organization in [OSLO] * 4 + [BERGEN] * 4]
+    tokens = [
+        own_stack.user_token(create_coordinator(emptied_db, organization)) for organization in [OSLO] * 4 + [BERGEN] * 4
+    ]
     stop = threading.Event()
 
     def loop(token: str) -> collections.Counter[int]:

@@ -53,7 +53,7 @@ def dry_run_seconds(url: str, key: str, timeout: float) -> float | None:
 
 @pytest.mark.parametrize(("threads", "gets_through"), [(SLOW_CLIENTS, False), (2 * SLOW_CLIENTS, True)])
 def test_slow_clients_hold_a_thread_each_and_more_threads_than_them_keep_the_run_going(
-    db, own_stack, threads, gets_through
+    emptied_db, own_stack, threads, gets_through
 ):
     environment = {"SUPABASE_URL": own_stack.url, "SUPABASE_SECRET_KEY": own_stack.secret_key, "THREADS": str(threads)}
     with served_function("certification_expiry_job", environment) as url:

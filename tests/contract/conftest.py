@@ -21,7 +21,7 @@ from certification_expiry.models import AuditRow
 from certification_expiry.supabase_store import SupabaseMentorStore
 from local_supabase.ephemeral import Stack
 from local_supabase.postgres import empty_the_tables
-from tests.database.helpers import SERVICE_ROLE, create_coordinator, create_mentor, create_user, record_renewal
+from tests.builders import SERVICE_ROLE, create_coordinator, create_mentor, create_user, record_renewal
 from tests.fakes import NEGATIVE_INFINITY, FakeMentor, FakeStore
 
 READABLE_DATES = "peer_mentors_certification_expiry_date_readable"

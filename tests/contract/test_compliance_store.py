@@ -1,7 +1,7 @@
 """The compliance port (ComplianceStore): the same answer from the fake and from the real store.
 
 Two schedules bracket any time of day: one whose run is due from midnight (tonight is
-judged), one not due until 23:59 (last night is judged). The boundary itself, by the
+judged), one whose grace runs past the next midnight (last night is judged all day). The boundary itself, by the
 database's clock, is in tests/database/test_compliance_status.py.
 """
 
@@ -13,7 +13,7 @@ from datetime import time, timedelta
 from certification_expiry.models import JobSummary, NightlySchedule, RunStatus, Trigger
 
 TONIGHT_DUE = NightlySchedule(time(0, 0), grace_minutes=0)
-NOT_YET_DUE = NightlySchedule(time(23, 59), grace_minutes=0)
+NOT_YET_DUE = NightlySchedule(time(23, 59), grace_minutes=24 * 60 - 1)
 
 
 def run(world, status=RunStatus.SUCCEEDED, dry_run=False, organization_ids=None) -> uuid.UUID:

@@ -14,8 +14,16 @@ from local_supabase.ephemeral import throwaway_cluster
 from local_supabase.postgres import Cluster
 
 
+@pytest.fixture(scope="session")
+def database() -> Iterator[Cluster]:
+    """The database tier's own cluster, apart from the stack the other tiers commit
+    to: every test here starts from the migrated schema with no rows but its own."""
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture
-def db(database: Cluster) -> Iterator[psycopg.Connection]:
+def tx(database: Cluster) -> Iterator[psycopg.Connection]:
     """A connection whose whole test runs in one transaction that is rolled back.
 
     Inside it, each `conn.transaction()` of a helper is a savepoint, never a commit.

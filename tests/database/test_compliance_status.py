@@ -18,8 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from certification_expiry.config import Settings
-
-from .helpers import SERVICE_ROLE, acting_as, create_mentor
+from tests.builders import SERVICE_ROLE, acting_as, create_mentor
 
 OSLO = ZoneInfo("Europe/Oslo")
 RUN_AT = Settings.model_fields["nightly_run_at"].default
@@ -29,15 +28,15 @@ GRACE = timedelta(minutes=Settings.model_fields["compliance_grace_minutes"].defa
 DUE_AT = (datetime.combine(date.min, RUN_AT) + GRACE).time()
 
 
-def status(db) -> dict:
-    with acting_as(db, SERVICE_ROLE):
-        return db.execute(
+def status(tx) -> dict:
+    with acting_as(tx, SERVICE_ROLE):
+        return tx.execute(
             "select public.certification_compliance_status(%s, %s) as s", (RUN_AT, GRACE.seconds // 60)
         ).fetchone()["s"]
 
 
-def add_run(db, finished_at: datetime, status_: str = "succeeded", dry_run: bool = False, scoped: bool = False):
-    db.execute(
+def add_run(tx, finished_at: datetime, status_: str = "succeeded", dry_run: bool = False, scoped: bool = False):
+    tx.execute(
         "insert into public.certification_expiry_runs"
         " (id, trigger, dry_run, organization_ids, started_at, finished_at, status, lease_expires_at)"
         " values (%s, 'scheduled', %s, %s, %s - interval '1 minute', %s, %s, %s)",
@@ -45,36 +44,30 @@ def add_run(db, finished_at: datetime, status_: str = "succeeded", dry_run: bool
     )
 
 
-@pytest.fixture(autouse=True)
-def empty_runs(db):
-    # Runs of other tests are in the shared database: start each test from none.
-    db.execute("delete from public.certification_expiry_runs")
-
-
-def test_no_run_ever_is_no_recent_success(db):
-    result = status(db)
+def test_no_run_ever_is_no_recent_success(tx):
+    result = status(tx)
     assert result["last_success_at"] is None
     assert result["recent_success"] is False
 
 
-def test_a_success_before_the_night_began_does_not_keep_it(db):
-    add_run(db, datetime.now(UTC) - timedelta(hours=60))
-    assert status(db)["recent_success"] is False
-    add_run(db, datetime.now(UTC) - timedelta(minutes=1))
-    assert status(db)["recent_success"] is True
+def test_a_success_before_the_night_began_does_not_keep_it(tx):
+    add_run(tx, datetime.now(UTC) - timedelta(hours=60))
+    assert status(tx)["recent_success"] is False
+    add_run(tx, datetime.now(UTC) - timedelta(minutes=1))
+    assert status(tx)["recent_success"] is True
 
 
 @pytest.mark.parametrize("kind", [{"status_": "failed"}, {"status_": "partial"}, {"dry_run": True}, {"scoped": True}])
-def test_failed_partial_dry_and_coordinator_runs_do_not_count(db, kind):
-    add_run(db, datetime.now(UTC) - timedelta(minutes=1), **kind)
-    assert status(db)["recent_success"] is False
+def test_failed_partial_dry_and_coordinator_runs_do_not_count(tx, kind):
+    add_run(tx, datetime.now(UTC) - timedelta(minutes=1), **kind)
+    assert status(tx)["recent_success"] is False
 
 
-def test_overdue_mentors_are_counted_with_up_to_twenty_ids(db, organization_id):
-    before = status(db)["overdue_count"]
+def test_overdue_mentors_are_counted_with_up_to_twenty_ids(tx, organization_id):
+    before = status(tx)["overdue_count"]
     # The earliest expiry there is, so the samples (oldest first) are all these.
-    ids = {str(create_mentor(db, organization_id, expiry=date(1970, 1, 1))) for _ in range(25)}
-    result = status(db)
+    ids = {str(create_mentor(tx, organization_id, expiry=date(1970, 1, 1))) for _ in range(25)}
+    result = status(tx)
     assert result["overdue_count"] == before + 25
     assert result["expired_active_count"] >= result["overdue_count"]
     # Every expired active mentor, counted from the other side: active, and hidden by the listing.
@@ -83,9 +76,9 @@ def test_overdue_mentors_are_counted_with_up_to_twenty_ids(db, organization_id):
     assert set(result["sample_mentor_ids"]) <= ids
 
 
-def test_only_the_service_role_may_call_it(db):
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(db, {"role": "authenticated"}):
-        db.execute("select public.certification_compliance_status()")
+def test_only_the_service_role_may_call_it(tx):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), acting_as(tx, {"role": "authenticated"}):
+        tx.execute("select public.certification_compliance_status()")
 
 
 # --- the boundary, on a clock that stands still ------------------------------------------

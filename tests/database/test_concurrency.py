@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from .helpers import (
+from tests.builders import (
     SERVICE_ROLE,
     call_rpc,
     create_coordinator,
@@ -186,6 +186,18 @@ def test_a_coordinators_suspension_waiting_on_the_mentors_resume_applies_after_i
     assert [h["actor_id"] for h in history_of(committed, mentor_id)] == [mentor_user, mentor_user, coordinator]
 
 
+def jobs_pause(conn: psycopg.Connection, mentor_id: uuid.UUID) -> dict:
+    """The nightly job's pause, with the version it read before any renewal."""
+    return call_rpc(
+        conn,
+        SERVICE_ROLE,
+        p_mentor_id=mentor_id,
+        p_new_status="paused",
+        p_expected_version=0,
+        p_reason="certification_expired",
+    )
+
+
 def test_a_renewal_committed_under_the_jobs_pause_turns_it_into_a_conflict(database, committed):
     """The job pauses with the version it read; a renewal bumps it, so the pause of a
     mentor renewed meanwhile is PT409 (then the job reads again and skips), never a pause."""
@@ -204,14 +216,7 @@ def test_a_renewal_committed_under_the_jobs_pause_turns_it_into_a_conflict(datab
             p_new_expiry_date=renewed_until,
             p_actor_id=coordinator,
         ),
-        lambda conn: call_rpc(
-            conn,
-            SERVICE_ROLE,
-            p_mentor_id=mentor_id,
-            p_new_status="paused",
-            p_expected_version=0,
-            p_reason="certification_expired",
-        ),
+        lambda conn: jobs_pause(conn, mentor_id),
     )
 
     assert isinstance(outcome, psycopg.Error)
@@ -233,14 +238,7 @@ def test_a_renewal_waiting_on_the_jobs_pause_ends_that_pause(database, committed
     outcome = race(
         database,
         committed,
-        lambda conn: call_rpc(
-            conn,
-            SERVICE_ROLE,
-            p_mentor_id=mentor_id,
-            p_new_status="paused",
-            p_expected_version=0,
-            p_reason="certification_expired",
-        ),
+        lambda conn: jobs_pause(conn, mentor_id),
         lambda conn: record_renewal(
             conn,
             user_claims(coordinator),

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from .helpers import create_mentor
+from tests.builders import create_mentor
 
 
 def listed(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -22,29 +22,29 @@ def on_the_listing(conn: psycopg.Connection, mentor_ids: list[uuid.UUID]) -> set
     return {row["id"] for row in rows}
 
 
-def test_expiry_boundary_on_the_real_clock(db, organization_id):
-    today = db.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
+def test_expiry_boundary_on_the_real_clock(tx, organization_id):
+    today = tx.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
     yesterday = today.fromordinal(today.toordinal() - 1)
-    expired = create_mentor(db, organization_id, expiry=yesterday)
-    expires_today = create_mentor(db, organization_id, expiry=today)
-    untracked = create_mentor(db, organization_id, expiry=None)
-    paused = create_mentor(db, organization_id, status="paused", expiry=yesterday)
-    inactive = create_mentor(db, organization_id, status="inactive", expiry=date(2000, 1, 1))
+    expired = create_mentor(tx, organization_id, expiry=yesterday)
+    expires_today = create_mentor(tx, organization_id, expiry=today)
+    untracked = create_mentor(tx, organization_id, expiry=None)
+    paused = create_mentor(tx, organization_id, status="paused", expiry=yesterday)
+    inactive = create_mentor(tx, organization_id, status="inactive", expiry=date(2000, 1, 1))
 
-    assert listed(db, [expired, expires_today, untracked, paused, inactive]) == {expired}
+    assert listed(tx, [expired, expires_today, untracked, paused, inactive]) == {expired}
     # The listing: active, and valid through today or not tracked; never the expired one.
-    paused_valid = create_mentor(db, organization_id, status="paused", expiry=today)
-    inactive_untracked = create_mentor(db, organization_id, status="inactive", expiry=None)
+    paused_valid = create_mentor(tx, organization_id, status="paused", expiry=today)
+    inactive_untracked = create_mentor(tx, organization_id, status="inactive", expiry=None)
     everyone = [expired, expires_today, untracked, paused, inactive, paused_valid, inactive_untracked]
-    assert on_the_listing(db, everyone) == {expires_today, untracked}
+    assert on_the_listing(tx, everyone) == {expires_today, untracked}
 
 
-def test_the_callers_session_time_zone_changes_nothing(db, organization_id):
-    today = db.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
-    expires_today = create_mentor(db, organization_id, expiry=today)
+def test_the_callers_session_time_zone_changes_nothing(tx, organization_id):
+    today = tx.execute("select (now() at time zone 'Europe/Oslo')::date as today").fetchone()["today"]
+    expires_today = create_mentor(tx, organization_id, expiry=today)
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"):
-        db.execute(f"set local time zone '{zone}'")
-        assert listed(db, [expires_today]) == set()
+        tx.execute(f"set local time zone '{zone}'")
+        assert listed(tx, [expires_today]) == set()
 
 
 @pytest.mark.parametrize(
@@ -75,11 +75,11 @@ def test_expiry_flips_at_midnight_in_oslo(clock_database, clock_file, utc_instan
 
 
 @pytest.mark.parametrize("day", ["-infinity", "infinity", "0044-03-15 BC", "10000-01-01"])
-def test_an_expiry_date_the_job_cannot_read_is_refused_where_it_enters(db, organization_id, day):
-    with pytest.raises(psycopg.errors.CheckViolation), db.transaction():
-        create_mentor(db, organization_id, expiry=day)
+def test_an_expiry_date_the_job_cannot_read_is_refused_where_it_enters(tx, organization_id, day):
+    with pytest.raises(psycopg.errors.CheckViolation), tx.transaction():
+        create_mentor(tx, organization_id, expiry=day)
 
 
 @pytest.mark.parametrize("day", [date(1, 1, 1), date(9999, 12, 31)])
-def test_every_date_python_can_hold_is_accepted(db, organization_id, day):
-    create_mentor(db, organization_id, expiry=day)
+def test_every_date_python_can_hold_is_accepted(tx, organization_id, day):
+    create_mentor(tx, organization_id, expiry=day)

@@ -10,9 +10,17 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from certification_expiry.request_ids import request_id_for, run_id_of
-
-from .helpers import SERVICE_ROLE, acting_as, call_rpc, create_coordinator, create_mentor, create_user, user_claims
+from certification_expiry.request_ids import request_id_for
+from tests.builders import (
+    SERVICE_ROLE,
+    acting_as,
+    call_rpc,
+    create_coordinator,
+    create_mentor,
+    create_user,
+    user_claims,
+)
+from tests.fakes import run_id_of
 
 RUN = uuid.UUID("0b9d4b4e-4a0f-4c49-9d7e-3b1d1e1f2a3b")
 MENTOR = uuid.UUID("e0000000-0000-4000-8000-000000000001")
@@ -34,10 +42,10 @@ EXAMPLES = [
 
 
 @pytest.mark.parametrize(("request_id", "mentor_id", "run_id"), EXAMPLES)
-def test_python_and_sql_read_the_same_run_id_from_a_request_id(db, request_id, mentor_id, run_id):
+def test_python_and_sql_read_the_same_run_id_from_a_request_id(tx, request_id, mentor_id, run_id):
     assert run_id_of(request_id, mentor_id) == run_id
     (in_sql,) = (
-        db.execute("select public.certification_expiry_request_run_id(%s, %s)", (request_id, mentor_id))
+        tx.execute("select public.certification_expiry_request_run_id(%s, %s)", (request_id, mentor_id))
         .fetchone()
         .values()
     )
@@ -53,13 +61,13 @@ def test_python_and_sql_read_the_same_run_id_from_a_request_id(db, request_id, m
     ],
 )
 @pytest.mark.parametrize("who", ["mentor", "coordinator"])
-def test_nobody_but_the_service_role_may_use_the_jobs_prefix(db, organization_id, request_id, who):
-    mentor_user = create_user(db)
-    mentor_id = create_mentor(db, organization_id, user_id=mentor_user)
-    actor = mentor_user if who == "mentor" else create_coordinator(db, organization_id)
+def test_nobody_but_the_service_role_may_use_the_jobs_prefix(tx, organization_id, request_id, who):
+    mentor_user = create_user(tx)
+    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
+    actor = mentor_user if who == "mentor" else create_coordinator(tx, organization_id)
     with pytest.raises(errors.InsufficientPrivilege) as raised:
         call_rpc(
-            db,
+            tx,
             user_claims(actor),
             p_mentor_id=mentor_id,
             p_new_status="paused",
@@ -69,19 +77,19 @@ def test_nobody_but_the_service_role_may_use_the_jobs_prefix(db, organization_id
     assert "belong to the certification expiry job" in str(raised.value)
     # Other request ids are theirs to use.
     result = call_rpc(
-        db, user_claims(actor), p_mentor_id=mentor_id, p_new_status="paused", p_actor_id=actor, p_request_id="mine:1"
+        tx, user_claims(actor), p_mentor_id=mentor_id, p_new_status="paused", p_actor_id=actor, p_request_id="mine:1"
     )
     assert result["new_status"] == "paused"
 
 
-def test_a_mentor_cannot_replay_the_jobs_transition_under_its_request_id(db, organization_id):
-    mentor_user = create_user(db)
-    mentor_id = create_mentor(db, organization_id, user_id=mentor_user)
+def test_a_mentor_cannot_replay_the_jobs_transition_under_its_request_id(tx, organization_id):
+    mentor_user = create_user(tx)
+    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
     request_id = request_id_for(uuid.uuid4(), mentor_id)
-    call_rpc(db, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_request_id=request_id)
+    call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_request_id=request_id)
     with pytest.raises(errors.InsufficientPrivilege):
         call_rpc(
-            db,
+            tx,
             user_claims(mentor_user),
             p_mentor_id=mentor_id,
             p_new_status="paused",
@@ -93,103 +101,94 @@ def test_a_mentor_cannot_replay_the_jobs_transition_under_its_request_id(db, org
 # --- the repair ---------------------------------------------------------------------------
 
 
-def without_other_runs(db: psycopg.Connection) -> None:
-    """What other tests' runs committed to the shared database, gone inside this rolled-back transaction."""
-    db.execute("delete from public.certification_expiry_audit")
-    db.execute("delete from public.mentor_status_history where request_id like 'certification\\_expiry:%'")
-
-
-def start_run(db: psycopg.Connection, dry_run: bool = False, actor_id: uuid.UUID | None = None) -> uuid.UUID:
+def start_run(tx: psycopg.Connection, dry_run: bool = False, actor_id: uuid.UUID | None = None) -> uuid.UUID:
     run_id = uuid.uuid4()
-    with acting_as(db, SERVICE_ROLE):
-        db.execute(
+    with acting_as(tx, SERVICE_ROLE):
+        tx.execute(
             "select public.start_certification_expiry_run(%s, 'manual', %s, 600, %s)", (run_id, dry_run, actor_id)
         )
     return run_id
 
 
-def finish_run(db: psycopg.Connection, run_id: uuid.UUID) -> None:
-    with acting_as(db, SERVICE_ROLE):
-        db.execute("select public.finish_certification_expiry_run(%s, 'failed', 0, 0, 0, 0)", (run_id,))
+def finish_run(tx: psycopg.Connection, run_id: uuid.UUID) -> None:
+    with acting_as(tx, SERVICE_ROLE):
+        tx.execute("select public.finish_certification_expiry_run(%s, 'failed', 0, 0, 0, 0)", (run_id,))
 
 
-def forge_history(db: psycopg.Connection, mentor_id: uuid.UUID, request_id: str, **fields: object) -> int:
+def forge_history(tx: psycopg.Connection, mentor_id: uuid.UUID, request_id: str, **fields: object) -> int:
     """A history row as one could be written before the prefix was reserved (or by hand)."""
     row = {"old_status": "active", "new_status": "paused", "actor_id": None, **fields}
-    return db.execute(
+    return tx.execute(
         "insert into public.mentor_status_history (mentor_id, old_status, new_status, actor_id, reason, request_id)"
         " values (%s, %s, %s, %s, 'forged', %s) returning id",
         (mentor_id, row["old_status"], row["new_status"], row["actor_id"], request_id),
     ).fetchone()["id"]
 
 
-def repair(db: psycopg.Connection) -> dict:
-    with acting_as(db, SERVICE_ROLE):
-        return db.execute("select public.repair_certification_expiry_audit() as result").fetchone()["result"]
+def repair(tx: psycopg.Connection) -> dict:
+    with acting_as(tx, SERVICE_ROLE):
+        return tx.execute("select public.repair_certification_expiry_audit() as result").fetchone()["result"]
 
 
-def audit_rows(db: psycopg.Connection) -> dict[int, uuid.UUID]:
-    rows = db.execute("select history_id, job_run_id from public.certification_expiry_audit").fetchall()
+def audit_rows(tx: psycopg.Connection) -> dict[int, uuid.UUID]:
+    rows = tx.execute("select history_id, job_run_id from public.certification_expiry_audit").fetchall()
     return {row["history_id"]: row["job_run_id"] for row in rows}
 
 
-def test_the_repair_credits_only_what_a_run_made_and_reports_the_rest(db, organization_id):
-    without_other_runs(db)
-    mentor_user = create_user(db)
-    mentors = [create_mentor(db, organization_id, expiry=date(2020, 1, 1), user_id=mentor_user) for _ in range(7)]
-    run = start_run(db)
+def test_the_repair_credits_only_what_a_run_made_and_reports_the_rest(tx, organization_id):
+    mentor_user = create_user(tx)
+    mentors = [create_mentor(tx, organization_id, expiry=date(2020, 1, 1), user_id=mentor_user) for _ in range(7)]
+    run = start_run(tx)
     # A real transition of that run whose audit row was lost: the one to repair.
     genuine = call_rpc(
-        db, SERVICE_ROLE, p_mentor_id=mentors[0], p_new_status="paused", p_request_id=request_id_for(run, mentors[0])
+        tx, SERVICE_ROLE, p_mentor_id=mentors[0], p_new_status="paused", p_request_id=request_id_for(run, mentors[0])
     )["history_id"]
-    finish_run(db, run)
-    dry = start_run(db, dry_run=True)
-    finish_run(db, dry)
+    finish_run(tx, run)
+    dry = start_run(tx, dry_run=True)
+    finish_run(tx, dry)
     forged = [
-        forge_history(db, mentors[1], "certification_expiry:not-a-uuid:x"),  # used to stop the repair (22P02)
-        forge_history(db, mentors[2], request_id_for(run, mentors[2]), actor_id=mentor_user),  # a self-pause
-        forge_history(db, mentors[3], request_id_for(uuid.uuid4(), mentors[3])),  # no such run
-        forge_history(db, mentors[4], request_id_for(dry, mentors[4])),  # a dry run pauses nobody
-        forge_history(db, mentors[5], request_id_for(run, mentors[5]), new_status="inactive"),  # not the job's move
-        forge_history(db, mentors[6], request_id_for(run, mentors[0])),  # another mentor's id
+        forge_history(tx, mentors[1], "certification_expiry:not-a-uuid:x"),  # used to stop the repair (22P02)
+        forge_history(tx, mentors[2], request_id_for(run, mentors[2]), actor_id=mentor_user),  # a self-pause
+        forge_history(tx, mentors[3], request_id_for(uuid.uuid4(), mentors[3])),  # no such run
+        forge_history(tx, mentors[4], request_id_for(dry, mentors[4])),  # a dry run pauses nobody
+        forge_history(tx, mentors[5], request_id_for(run, mentors[5]), new_status="inactive"),  # not the job's move
+        forge_history(tx, mentors[6], request_id_for(run, mentors[0])),  # another mentor's id
     ]
 
-    result = repair(db)
+    result = repair(tx)
 
     assert result == {"repaired": 1, "skipped": len(forged), "skipped_history_ids": sorted(forged)}
-    assert audit_rows(db) == {genuine: run}
+    assert audit_rows(tx) == {genuine: run}
     # And again: nothing left to repair, the same rows still skipped, never an error.
-    assert repair(db) == {"repaired": 0, "skipped": len(forged), "skipped_history_ids": sorted(forged)}
+    assert repair(tx) == {"repaired": 0, "skipped": len(forged), "skipped_history_ids": sorted(forged)}
 
 
-def test_a_transition_before_its_run_started_is_not_credited_to_it(db, organization_id):
-    without_other_runs(db)
-    mentor_id = create_mentor(db, organization_id, expiry=date(2020, 1, 1))
-    run = start_run(db)
-    history_id = forge_history(db, mentor_id, request_id_for(run, mentor_id))
-    db.execute(
+def test_a_transition_before_its_run_started_is_not_credited_to_it(tx, organization_id):
+    mentor_id = create_mentor(tx, organization_id, expiry=date(2020, 1, 1))
+    run = start_run(tx)
+    history_id = forge_history(tx, mentor_id, request_id_for(run, mentor_id))
+    tx.execute(
         "update public.mentor_status_history set changed_at = now() - interval '1 hour' where id = %s", (history_id,)
     )
-    assert repair(db)["skipped_history_ids"] == [history_id]
-    assert history_id not in audit_rows(db)
+    assert repair(tx)["skipped_history_ids"] == [history_id]
+    assert history_id not in audit_rows(tx)
 
 
-def test_a_coordinators_run_is_credited_only_with_its_own_pauses_in_its_organisations(db, organization_id):
-    without_other_runs(db)
-    coordinator = create_coordinator(db, organization_id)
-    inside = create_mentor(db, organization_id, expiry=date(2020, 1, 1))
-    outside = create_mentor(db, uuid.uuid4(), expiry=date(2020, 1, 1))
+def test_a_coordinators_run_is_credited_only_with_its_own_pauses_in_its_organisations(tx, organization_id):
+    coordinator = create_coordinator(tx, organization_id)
+    inside = create_mentor(tx, organization_id, expiry=date(2020, 1, 1))
+    outside = create_mentor(tx, uuid.uuid4(), expiry=date(2020, 1, 1))
     run_id = uuid.uuid4()
-    with acting_as(db, SERVICE_ROLE):
-        db.execute(
+    with acting_as(tx, SERVICE_ROLE):
+        tx.execute(
             "select public.start_certification_expiry_run(%s, 'manual', false, 600, %s, %s)",
             (run_id, coordinator, [organization_id]),
         )
-    own = forge_history(db, inside, request_id_for(run_id, inside), actor_id=coordinator)
-    by_the_system = create_mentor(db, organization_id, expiry=date(2020, 1, 1))
-    system = forge_history(db, by_the_system, request_id_for(run_id, by_the_system))  # not the run's actor
-    elsewhere = forge_history(db, outside, request_id_for(run_id, outside), actor_id=coordinator)
-    result = repair(db)
+    own = forge_history(tx, inside, request_id_for(run_id, inside), actor_id=coordinator)
+    by_the_system = create_mentor(tx, organization_id, expiry=date(2020, 1, 1))
+    system = forge_history(tx, by_the_system, request_id_for(run_id, by_the_system))  # not the run's actor
+    elsewhere = forge_history(tx, outside, request_id_for(run_id, outside), actor_id=coordinator)
+    result = repair(tx)
     assert result["repaired"] == 1
     assert sorted(result["skipped_history_ids"]) == sorted([system, elsewhere])
-    assert audit_rows(db)[own] == run_id
+    assert audit_rows(tx)[own] == run_id

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from .helpers import SERVICE_ROLE, acting_as
+from tests.builders import SERVICE_ROLE, acting_as
 
 START = "select public.start_certification_expiry_run(%s, 'scheduled', false, %s)"
 
@@ -52,12 +52,3 @@ def test_starting_again_with_the_same_run_id_is_a_replay(no_runs):
     with pytest.raises(psycopg.Error) as excinfo:
         start(no_runs, uuid.uuid4())
     assert excinfo.value.sqlstate == "PT409"
-
-
-def test_an_expired_lease_is_marked_failed_and_frees_the_next_run(no_runs):
-    dead, next_run = uuid.uuid4(), uuid.uuid4()
-    start(no_runs, dead, lease_seconds=1)
-    no_runs.execute("update public.certification_expiry_runs set lease_expires_at = now() - interval '1 second'")
-    start(no_runs, next_run)
-    rows = dict(no_runs.execute("select id, status from public.certification_expiry_runs").fetchall())
-    assert rows == {dead: "failed", next_run: "running"}

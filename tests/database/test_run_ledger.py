@@ -8,86 +8,86 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from .helpers import SERVICE_ROLE, acting_as, call_rpc, create_mentor
+from tests.builders import SERVICE_ROLE, acting_as, call_rpc, create_mentor
 
 FINISH = "select public.finish_certification_expiry_run(%s, %s, %s, %s, %s, %s)"
 
 
-def start(db: psycopg.Connection, run_id: uuid.UUID, lease_seconds: int = 600) -> None:
-    with acting_as(db, SERVICE_ROLE):
-        db.execute("select public.start_certification_expiry_run(%s, 'manual', false, %s)", (run_id, lease_seconds))
+def start(tx: psycopg.Connection, run_id: uuid.UUID, lease_seconds: int = 600) -> None:
+    with acting_as(tx, SERVICE_ROLE):
+        tx.execute("select public.start_certification_expiry_run(%s, 'manual', false, %s)", (run_id, lease_seconds))
 
 
-def finish(db: psycopg.Connection, run_id: uuid.UUID, status: str | None, *counts: int | None) -> None:
-    with acting_as(db, SERVICE_ROLE):
-        db.execute(FINISH, (run_id, status, *(counts or (3, 2, 1, 0))))
+def finish(tx: psycopg.Connection, run_id: uuid.UUID, status: str | None, *counts: int | None) -> None:
+    with acting_as(tx, SERVICE_ROLE):
+        tx.execute(FINISH, (run_id, status, *(counts or (3, 2, 1, 0))))
 
 
 @pytest.fixture
-def run(db) -> uuid.UUID:
-    db.execute("delete from public.certification_expiry_audit")
-    db.execute("delete from public.certification_expiry_runs")
+def run(tx) -> uuid.UUID:
+    tx.execute("delete from public.certification_expiry_audit")
+    tx.execute("delete from public.certification_expiry_runs")
     run_id = uuid.uuid4()
-    start(db, run_id)
+    start(tx, run_id)
     return run_id
 
 
-def test_a_null_status_is_refused(db, run):
+def test_a_null_status_is_refused(tx, run):
     with pytest.raises(errors.InvalidParameterValue):
-        finish(db, run, None)
+        finish(tx, run, None)
 
 
 @pytest.mark.parametrize("counts", [(None, 0, 0, 0), (3, -1, 0, 0), (0, 0, 0, -5)])
-def test_null_or_negative_counts_are_refused(db, run, counts):
+def test_null_or_negative_counts_are_refused(tx, run, counts):
     with pytest.raises(errors.InvalidParameterValue):
-        finish(db, run, "succeeded", *counts)
+        finish(tx, run, "succeeded", *counts)
 
 
-def test_the_table_itself_refuses_impossible_counts(db, run):
+def test_the_table_itself_refuses_impossible_counts(tx, run):
     for values in ("paused_count = -1", "candidate_count = 1, paused_count = 2"):
-        with pytest.raises(errors.CheckViolation), db.transaction():
-            db.execute(f"update public.certification_expiry_runs set {values} where id = %s", (run,))
+        with pytest.raises(errors.CheckViolation), tx.transaction():
+            tx.execute(f"update public.certification_expiry_runs set {values} where id = %s", (run,))
 
 
-def test_a_finished_run_is_not_rewritten_but_the_same_outcome_may_be_replayed(db, run):
-    finish(db, run, "succeeded")
-    finish(db, run, "succeeded")  # the same outcome: a retry after a lost answer
+def test_a_finished_run_is_not_rewritten_but_the_same_outcome_may_be_replayed(tx, run):
+    finish(tx, run, "succeeded")
+    finish(tx, run, "succeeded")  # the same outcome: a retry after a lost answer
     for status, counts in (("failed", (3, 2, 1, 0)), ("succeeded", (4, 2, 1, 0))):
         with pytest.raises(psycopg.Error) as raised:
-            finish(db, run, status, *counts)
+            finish(tx, run, status, *counts)
         assert raised.value.sqlstate == "PT409"
-    row = db.execute("select status, candidate_count from public.certification_expiry_runs where id = %s", (run,))
+    row = tx.execute("select status, candidate_count from public.certification_expiry_runs where id = %s", (run,))
     assert tuple(row.fetchone().values()) == ("succeeded", 3)
 
 
-def test_a_run_closed_by_its_expired_lease_may_still_report_its_own_outcome(db):
-    db.execute("delete from public.certification_expiry_audit")
-    db.execute("delete from public.certification_expiry_runs")
+def test_a_run_closed_by_its_expired_lease_may_still_report_its_own_outcome(tx):
+    tx.execute("delete from public.certification_expiry_audit")
+    tx.execute("delete from public.certification_expiry_runs")
     dead, next_run = uuid.uuid4(), uuid.uuid4()
-    start(db, dead, lease_seconds=1)
-    db.execute(
+    start(tx, dead, lease_seconds=1)
+    tx.execute(
         "update public.certification_expiry_runs set lease_expires_at = now() - interval '1 s' where id = %s", (dead,)
     )
-    start(db, next_run)  # marks the dead run failed
-    finish(db, dead, "partial", 3, 2, 0, 1)
-    row = db.execute(
+    start(tx, next_run)  # marks the dead run failed
+    finish(tx, dead, "partial", 3, 2, 0, 1)
+    row = tx.execute(
         "select status, lease_expired from public.certification_expiry_runs where id = %s", (dead,)
     ).fetchone()
     assert (row["status"], row["lease_expired"]) == ("partial", False)
 
 
-def test_starting_with_a_finished_runs_id_is_its_own_error(db, run):
-    finish(db, run, "succeeded")
+def test_starting_with_a_finished_runs_id_is_its_own_error(tx, run):
+    finish(tx, run, "succeeded")
     with pytest.raises(errors.InvalidParameterValue) as raised:
-        start(db, run)
+        start(tx, run)
     assert "already used" in str(raised.value)
 
 
-def test_a_replay_answers_the_version_its_transition_produced(db, organization_id):
-    mentor = create_mentor(db, organization_id)
-    first = call_rpc(db, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="paused", p_request_id="r1")
-    call_rpc(db, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="active", p_request_id="r2")
-    replay = call_rpc(db, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="paused", p_request_id="r1")
+def test_a_replay_answers_the_version_its_transition_produced(tx, organization_id):
+    mentor = create_mentor(tx, organization_id)
+    first = call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="paused", p_request_id="r1")
+    call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="active", p_request_id="r2")
+    replay = call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="paused", p_request_id="r1")
     assert replay["replayed"] is True
     assert replay["status_version"] == first["status_version"] == 1
 

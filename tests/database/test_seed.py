@@ -5,9 +5,9 @@ from __future__ import annotations
 from local_supabase.postgres import SEED_SQL
 
 
-def test_seed_lists_exactly_the_six_expired_active_mentors(db):
-    db.execute(SEED_SQL.read_text())
-    rows = db.execute(
+def test_seed_lists_exactly_the_six_expired_active_mentors(tx):
+    tx.execute(SEED_SQL.read_text())
+    rows = tx.execute(
         "select full_name from public.expired_active_mentors"
         " where organization_id in ('a0000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-000000000002')"
         " order by full_name"
@@ -20,7 +20,7 @@ def test_seed_lists_exactly_the_six_expired_active_mentors(db):
         "Per Larsen",
         "Sigrid Karlsen",
     ]
-    statuses = db.execute(
+    statuses = tx.execute(
         "select distinct status from public.peer_mentors where organization_id = 'a0000000-0000-4000-8000-000000000001'"
     ).fetchall()
     assert {row["status"] for row in statuses} == {"active", "paused", "inactive"}

@@ -19,7 +19,7 @@ def certs() -> Iterator[GoogleCerts]:
 
 
 @pytest.fixture
-def db(stack) -> Iterator[psycopg.Connection]:
+def autocommit_db(stack) -> Iterator[psycopg.Connection]:
     """The stack's database, autocommit: what a test writes is there for the gateway to see."""
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
         yield conn

@@ -326,18 +326,23 @@ ENDING = {
 }
 
 
+def paused_target(world: World, expired: bool, pauser: uuid.UUID | None) -> str:
+    """A new mentor of the home organisation, with the matrix's mentor as its login, paused by `pauser`."""
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        (target,) = conn.execute(
+            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
+            " values (%s, %s, 'Target', current_date + %s) returning id::text",
+            (world.organizations["home"], world.users["mentor"], -10 if expired else 30),
+        ).fetchone()
+        conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (target, pauser))
+    return target
+
+
 @pytest.mark.parametrize("paused_by", ENDING)
 @pytest.mark.parametrize("actor", ACTORS)
 def test_who_may_end_a_pause(world, paused_by, actor):
     pauser = {"mentor": world.users["mentor"], "coordinator": world.users["coordinator"]}.get(paused_by)
-    expiry = "current_date - 10" if paused_by.endswith("expired") else "current_date + 30"
-    with psycopg.connect(world.dsn, autocommit=True) as conn:
-        (target,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
-            f" values (%s, %s, 'Target', {expiry}) returning id::text",
-            (world.organizations["home"], world.users["mentor"]),
-        ).fetchone()
-        conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (target, pauser))
+    target = paused_target(world, paused_by.endswith("expired"), pauser)
     actor_id = str(world.users[actor]) if actor in world.users else None
     response = world.request(
         actor,
@@ -358,13 +363,7 @@ RENEWAL |= {"service": 200}
 
 @pytest.mark.parametrize("actor", ACTORS)
 def test_who_may_record_a_renewal(world, actor):
-    with psycopg.connect(world.dsn, autocommit=True) as conn:
-        (target,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
-            " values (%s, %s, 'Target', current_date - 10) returning id::text",
-            (world.organizations["home"], world.users["mentor"]),
-        ).fetchone()
-        conn.execute("select public.update_mentor_status(%s, 'paused')", (target,))
+    target = paused_target(world, expired=True, pauser=None)
     actor_id = str(world.users[actor]) if actor in world.users else None
     response = world.request(
         actor,

@@ -11,26 +11,15 @@ import asyncio
 import uuid
 
 import httpx
-import psycopg
 import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, acreate_client, create_client
 
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
+from tests.builders import make_mentors
 
 RPC = "update_mentor_status"
-
-
-def make_mentors(db: psycopg.Connection, count: int, status: str = "active", expired: bool = True) -> list[str]:
-    organization_id = uuid.uuid4()
-    rows = db.execute(
-        "insert into public.peer_mentors (organization_id, full_name, status, certification_expiry_date)"
-        " select %s, 'Mentor ' || n, %s, current_date - case when %s then 5 else -5 end"
-        " from generate_series(1, %s) n returning id",
-        (organization_id, status, expired, count),
-    ).fetchall()
-    return sorted(str(row[0]) for row in rows)
 
 
 def rpc_error(client: Client, **params: object) -> APIError:
@@ -47,8 +36,8 @@ def status_of(stack, path: str, json: object, key: str) -> int:
 # --- RPC ---------------------------------------------------------------------------------
 
 
-def test_rpc_returns_the_functions_json(service, db):
-    [mentor] = make_mentors(db, 1)
+def test_rpc_returns_the_functions_json(service, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
     result = service.rpc(RPC, {"p_mentor_id": mentor, "p_new_status": "paused"}).execute().data
     assert result["mentor_id"] == mentor
     assert (result["old_status"], result["new_status"], result["replayed"]) == ("active", "paused", False)
@@ -64,8 +53,8 @@ def test_rpc_returns_the_functions_json(service, db):
         ("stale_version", "PT409", 409),
     ],
 )
-def test_rpc_errors_arrive_with_the_sqlstate_as_code(stack, service, db, case, code, http_status):
-    [mentor] = make_mentors(db, 1)
+def test_rpc_errors_arrive_with_the_sqlstate_as_code(stack, service, autocommit_db, case, code, http_status):
+    [mentor] = make_mentors(autocommit_db, 1)
     params = {
         "same_state": {"p_mentor_id": mentor, "p_new_status": "active"},
         "unknown_status": {"p_mentor_id": mentor, "p_new_status": "archived"},
@@ -79,10 +68,10 @@ def test_rpc_errors_arrive_with_the_sqlstate_as_code(stack, service, db, case, c
     assert status_of(stack, f"/rest/v1/rpc/{RPC}", params, stack.secret_key) == http_status
 
 
-def test_permission_errors_are_403_with_a_jwt_and_401_for_anon(stack, db):
-    [mentor] = make_mentors(db, 1)
+def test_permission_errors_are_403_with_a_jwt_and_401_for_anon(stack, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
     outsider = uuid.uuid4()
-    db.execute("insert into auth.users (id) values (%s)", (outsider,))
+    autocommit_db.execute("insert into auth.users (id) values (%s)", (outsider,))
     user_token = user_access_token(DEFAULT_JWT_SECRET, outsider)
     user = create_client(stack.url, stack.anon_key)
     user.postgrest.auth(user_token)
@@ -103,9 +92,11 @@ def test_unknown_function_or_arguments_are_pgrst202(service):
     assert excinfo.value.code == "PGRST202"
 
 
-def test_void_function_answers_204_and_get_runs_read_only(stack, service, db):
-    db.execute("create function public.conformance_void() returns void language sql set search_path = '' as ''")
-    db.execute(
+def test_void_function_answers_204_and_get_runs_read_only(stack, service, autocommit_db):
+    autocommit_db.execute(
+        "create function public.conformance_void() returns void language sql set search_path = '' as ''"
+    )
+    autocommit_db.execute(
         "create function public.conformance_touch(p_id uuid) returns integer language sql set search_path = ''"
         " as $$ update public.peer_mentors set full_name = full_name where id = p_id returning 1 $$"
     )
@@ -120,7 +111,7 @@ def test_void_function_answers_204_and_get_runs_read_only(stack, service, db):
         )
         assert (response.status_code, response.json()["code"]) == (405, "25006")
     finally:
-        db.execute("drop function public.conformance_void(); drop function public.conformance_touch(uuid)")
+        autocommit_db.execute("drop function public.conformance_void(); drop function public.conformance_touch(uuid)")
 
 
 def test_bad_json_body_is_pgrst102(stack):
@@ -132,8 +123,8 @@ def test_bad_json_body_is_pgrst102(stack):
     assert (response.status_code, response.json()["code"]) == (400, "PGRST102")
 
 
-def test_async_client_gets_the_same_answers(stack, db):
-    [mentor] = make_mentors(db, 1)
+def test_async_client_gets_the_same_answers(stack, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
 
     async def scenario() -> tuple[dict, str]:
         client = await acreate_client(stack.url, stack.secret_key)
@@ -152,8 +143,8 @@ def test_async_client_gets_the_same_answers(stack, db):
 # --- reads ---------------------------------------------------------------------------------
 
 
-def test_reads_are_capped_at_max_rows_and_range_pages_through_all(service, db):
-    mentors = make_mentors(db, 2500)
+def test_reads_are_capped_at_max_rows_and_range_pages_through_all(service, autocommit_db):
+    mentors = make_mentors(autocommit_db, 2500)
     table = service.table("peer_mentors")
     organization = table.select("organization_id").eq("id", mentors[0]).execute().data[0]["organization_id"]
 
@@ -168,13 +159,13 @@ def test_reads_are_capped_at_max_rows_and_range_pages_through_all(service, db):
     assert seen == mentors
 
 
-def test_keyset_pages_with_an_or_filter_visit_every_row_once(service, db):
+def test_keyset_pages_with_an_or_filter_visit_every_row_once(service, autocommit_db):
     # The job's keyset: (date, id) > (last_date, last_id) written as PostgREST logic.
-    mentors = make_mentors(db, 1200)
+    mentors = make_mentors(autocommit_db, 1200)
     organization = (service.table("peer_mentors").select("organization_id").eq("id", mentors[0]).execute().data[0])[
         "organization_id"
     ]
-    db.execute(
+    autocommit_db.execute(
         "update public.peer_mentors set certification_expiry_date = current_date - (abs(hashtext(id::text)) %% 3 + 1)"
         " where organization_id = %s",
         (organization,),
@@ -203,8 +194,8 @@ def test_keyset_pages_with_an_or_filter_visit_every_row_once(service, db):
     assert len(seen) == len(set(seen))
 
 
-def test_filters_order_and_exact_count(service, db):
-    mentors = make_mentors(db, 30)
+def test_filters_order_and_exact_count(service, autocommit_db):
+    mentors = make_mentors(autocommit_db, 30)
     table = service.table("peer_mentors")
     organization = table.select("organization_id").eq("id", mentors[0]).execute().data[0]["organization_id"]
 
@@ -255,13 +246,13 @@ def test_upsert_merges_or_ignores_duplicates(service):
     assert excinfo.value.code == "23505"
 
 
-def test_missing_columns_take_their_defaults(service, db):
+def test_missing_columns_take_their_defaults(service, autocommit_db):
     run_id = uuid.uuid4()
     service.table("certification_expiry_runs").insert(
         [{"id": str(run_id), "trigger": "scheduled", "lease_expires_at": "2000-01-01T00:00:00Z"}],
         default_to_null=False,
     ).execute()
-    started_at, status = db.execute(
+    started_at, status = autocommit_db.execute(
         "select started_at, status from public.certification_expiry_runs where id = %s", (run_id,)
     ).fetchone()
     assert started_at is not None
@@ -290,8 +281,8 @@ def test_writes_are_denied_to_api_users_by_the_database(stack):
 # --- JWTs ------------------------------------------------------------------------------------
 
 
-def test_jwt_cases(stack, db):
-    [mentor] = make_mentors(db, 1)
+def test_jwt_cases(stack, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
     path = f"{stack.url}/rest/v1/peer_mentors?select=id&id=eq.{mentor}"
 
     def get(**headers: str) -> httpx.Response:
@@ -310,8 +301,8 @@ def test_jwt_cases(stack, db):
         assert "invalid_token" in response.headers["WWW-Authenticate"]
 
     owner = uuid.uuid4()
-    db.execute("insert into auth.users (id) values (%s)", (owner,))
-    db.execute("update public.peer_mentors set user_id = %s where id = %s", (owner, mentor))
+    autocommit_db.execute("insert into auth.users (id) values (%s)", (owner,))
+    autocommit_db.execute("update public.peer_mentors set user_id = %s where id = %s", (owner, mentor))
     as_mentor = get(Authorization=f"Bearer {user_access_token(DEFAULT_JWT_SECRET, owner)}")
     assert as_mentor.json() == [{"id": mentor}]  # authenticated, and the policy lets it see itself
 
@@ -338,15 +329,15 @@ def test_injected_unavailability_and_latency(no_faults, service):
     assert bad.status_code == 422
 
 
-def test_lost_response_commits_but_the_client_sees_a_transport_error(no_faults, service, db):
+def test_lost_response_commits_but_the_client_sees_a_transport_error(no_faults, service, autocommit_db):
     stack = no_faults
-    [mentor] = make_mentors(db, 1)
+    [mentor] = make_mentors(autocommit_db, 1)
     stack.gateway.faults.configure(FaultSettings(lost_response_rate=1))
     with pytest.raises(httpx.TransportError):
         service.rpc(RPC, {"p_mentor_id": mentor, "p_new_status": "paused", "p_request_id": "lost-1"}).execute()
     stack.gateway.faults.configure(FaultSettings())
 
-    (status,) = db.execute("select status from public.peer_mentors where id = %s", (mentor,)).fetchone()
+    (status,) = autocommit_db.execute("select status from public.peer_mentors where id = %s", (mentor,)).fetchone()
     assert status == "paused"
     replay = service.rpc(RPC, {"p_mentor_id": mentor, "p_new_status": "paused", "p_request_id": "lost-1"}).execute()
     assert replay.data["replayed"] is True

@@ -15,7 +15,7 @@ from postgrest.exceptions import APIError
 from supabase import create_async_client, create_client
 
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign
-from tests.integration.test_gateway_conformance import make_mentors
+from tests.builders import make_mentors
 
 
 def rest(stack, path: str, method: str = "GET", key: str | None = None, **kwargs) -> httpx.Response:
@@ -31,8 +31,8 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
 # --- .single() ---------------------------------------------------------------------------------
 
 
-def test_a_single_object_is_one_row_or_406(stack, db, service):
-    [mentor] = make_mentors(db, 1)
+def test_a_single_object_is_one_row_or_406(stack, autocommit_db, service):
+    [mentor] = make_mentors(autocommit_db, 1)
     accept = {"Accept": "application/vnd.pgrst.object+json"}
     one = rest(stack, f"peer_mentors?select=id&id=eq.{mentor}", headers=accept)
     assert (one.status_code, one.json()) == (200, {"id": mentor})
@@ -49,13 +49,17 @@ def test_a_single_object_is_one_row_or_406(stack, db, service):
 
 
 @pytest.mark.parametrize(("method", "verb"), [("PATCH", "UPDATE"), ("DELETE", "DELETE")])
-def test_an_update_or_delete_without_a_filter_is_refused(stack, db, method, verb):
-    make_mentors(db, 2)
-    (before,) = db.execute("select count(*) from public.peer_mentors where full_name is distinct from 'x'").fetchone()
+def test_an_update_or_delete_without_a_filter_is_refused(stack, autocommit_db, method, verb):
+    make_mentors(autocommit_db, 2)
+    (before,) = autocommit_db.execute(
+        "select count(*) from public.peer_mentors where full_name is distinct from 'x'"
+    ).fetchone()
     response = rest(stack, "peer_mentors", method, json={"full_name": "x"} if method == "PATCH" else None)
     assert error_of(response) == (400, "21000")
     assert response.json()["message"] == f"{verb} requires a WHERE clause"
-    (after,) = db.execute("select count(*) from public.peer_mentors where full_name is distinct from 'x'").fetchone()
+    (after,) = autocommit_db.execute(
+        "select count(*) from public.peer_mentors where full_name is distinct from 'x'"
+    ).fetchone()
     assert after == before
 
 
@@ -74,9 +78,11 @@ def test_an_unknown_schema_is_406_not_served_from_public(stack):
     assert rest(stack, "peer_mentors?select=id&limit=1", headers={"Accept-Profile": "public"}).status_code == 200
 
 
-def test_a_range_past_the_end_is_416_with_postgrest_s_error(stack, db):
+def test_a_range_past_the_end_is_416_with_postgrest_s_error(stack, autocommit_db):
     organization = uuid.uuid4()
-    db.execute("insert into public.peer_mentors (organization_id) values (%s), (%s)", (organization, organization))
+    autocommit_db.execute(
+        "insert into public.peer_mentors (organization_id) values (%s), (%s)", (organization, organization)
+    )
     response = rest(
         stack, f"peer_mentors?select=id&organization_id=eq.{organization}&offset=10", headers={"Prefer": "count=exact"}
     )
@@ -85,9 +91,11 @@ def test_a_range_past_the_end_is_416_with_postgrest_s_error(stack, db):
 
 
 @pytest.mark.parametrize("count", ["planned", "estimated"])
-def test_planned_and_estimated_counts_are_numbers(stack, db, count):
+def test_planned_and_estimated_counts_are_numbers(stack, autocommit_db, count):
     organization = uuid.uuid4()
-    db.execute("insert into public.peer_mentors (organization_id) values (%s), (%s)", (organization, organization))
+    autocommit_db.execute(
+        "insert into public.peer_mentors (organization_id) values (%s), (%s)", (organization, organization)
+    )
     response = rest(
         stack, f"peer_mentors?select=id&organization_id=eq.{organization}", headers={"Prefer": f"count={count}"}
     )
@@ -142,20 +150,20 @@ def test_the_admin_endpoints_take_the_secret_key(no_faults, path):
 
 
 @pytest.fixture
-def mentor_rows(db):
+def mentor_rows(autocommit_db):
     """A set-returning function of the test's own, dropped afterwards."""
-    db.execute(
+    autocommit_db.execute(
         "create function public.test_mentor_rows(p_organization uuid) returns setof public.peer_mentors"
         " language sql stable set search_path = '' as"
         " $$ select * from public.peer_mentors where organization_id = p_organization $$"
     )
     yield "test_mentor_rows"
-    db.execute("drop function public.test_mentor_rows(uuid)")
+    autocommit_db.execute("drop function public.test_mentor_rows(uuid)")
 
 
-def test_a_set_returning_function_takes_filters_order_paging_and_count(stack, db, service, mentor_rows):
-    mentors = make_mentors(db, 5)
-    (organization,) = db.execute(
+def test_a_set_returning_function_takes_filters_order_paging_and_count(stack, autocommit_db, service, mentor_rows):
+    mentors = make_mentors(autocommit_db, 5)
+    (organization,) = autocommit_db.execute(
         "select organization_id::text from public.peer_mentors where id = %s", (mentors[0],)
     ).fetchone()
     response = rest(
@@ -179,7 +187,7 @@ def test_a_set_returning_function_takes_filters_order_paging_and_count(stack, db
     assert rows.count == 2
 
 
-def test_a_function_s_filter_on_a_name_that_is_not_a_column_is_refused(stack, db, mentor_rows):
+def test_a_function_s_filter_on_a_name_that_is_not_a_column_is_refused(stack, autocommit_db, mentor_rows):
     response = rest(stack, f"rpc/{mentor_rows}?%25s=eq.1", "POST", json={"p_organization": str(uuid.uuid4())})
     assert error_of(response) == (400, "42703")
 
@@ -187,8 +195,8 @@ def test_a_function_s_filter_on_a_name_that_is_not_a_column_is_refused(stack, db
 # --- writes: select= and counts ------------------------------------------------------------------
 
 
-def test_a_write_returns_only_the_selected_columns_and_its_count(stack, db, service):
-    [mentor] = make_mentors(db, 1)
+def test_a_write_returns_only_the_selected_columns_and_its_count(stack, autocommit_db, service):
+    [mentor] = make_mentors(autocommit_db, 1)
     response = rest(
         stack,
         f"peer_mentors?id=eq.{mentor}&select=id,full_name",
@@ -211,8 +219,8 @@ def test_a_write_returns_only_the_selected_columns_and_its_count(stack, db, serv
     assert result.data[0]["full_name"] == "Third"
 
 
-def test_a_write_selecting_a_column_that_does_not_exist_is_refused_and_writes_nothing(stack, db):
-    [mentor] = make_mentors(db, 1)
+def test_a_write_selecting_a_column_that_does_not_exist_is_refused_and_writes_nothing(stack, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
     response = rest(
         stack,
         f"peer_mentors?id=eq.{mentor}&select=%25s",
@@ -221,15 +229,15 @@ def test_a_write_selecting_a_column_that_does_not_exist_is_refused_and_writes_no
         headers={"Prefer": "return=representation"},
     )
     assert error_of(response) == (400, "42703")
-    (name,) = db.execute("select full_name from public.peer_mentors where id = %s", (mentor,)).fetchone()
+    (name,) = autocommit_db.execute("select full_name from public.peer_mentors where id = %s", (mentor,)).fetchone()
     assert name != "Never"
 
 
 # --- the async client sees the same ------------------------------------------------------------
 
 
-def test_the_async_client_meets_the_same_refusals(stack, db):
-    [mentor] = make_mentors(db, 1)
+def test_the_async_client_meets_the_same_refusals(stack, autocommit_db):
+    [mentor] = make_mentors(autocommit_db, 1)
 
     async def scenario() -> tuple[object, list[str]]:
         client = await create_async_client(stack.url, stack.secret_key)
@@ -275,9 +283,9 @@ def test_writes_and_functions_name_their_schema_with_content_profile(stack, ment
         assert error_of(response) == (406, "PGRST106")
 
 
-def test_a_count_on_a_function_without_filters_has_its_content_range(stack, db, mentor_rows):
-    mentors = make_mentors(db, 3)
-    (organization,) = db.execute(
+def test_a_count_on_a_function_without_filters_has_its_content_range(stack, autocommit_db, mentor_rows):
+    mentors = make_mentors(autocommit_db, 3)
+    (organization,) = autocommit_db.execute(
         "select organization_id::text from public.peer_mentors where id = %s", (mentors[0],)
     ).fetchone()
     response = rest(
@@ -319,8 +327,8 @@ def test_supabase_py_with_a_session_that_is_not_a_jwt_gets_pgrst301(stack):
     assert raised.value.code == "PGRST301"
 
 
-def test_a_percent_in_an_alias_is_the_alias_on_reads_and_on_writes(stack, db, service):
-    [mentor] = make_mentors(db, 1)
+def test_a_percent_in_an_alias_is_the_alias_on_reads_and_on_writes(stack, autocommit_db, service):
+    [mentor] = make_mentors(autocommit_db, 1)
     read = rest(stack, f"peer_mentors?select=x%25s:id,%25%25:full_name&id=eq.{mentor}")
     assert read.status_code == 200, read.text
     assert read.json() == [{"x%s": mentor, "%%": "Mentor 1"}]

@@ -1,6 +1,6 @@
 """What a stranger, a signed-in mentor or a broken client can send to the function.
 
-Each test names the attack it stands for (README, "Reliability and security");
+Each test names the attack it stands for (docs/testing.md, which test holds each behaviour);
 each was seen to fail with its guard removed.
 """
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from certification_expiry.config import Settings
 from certification_expiry.errors import LeaseHeldError
 from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.models import JobRequest, RunStatus, Trigger
@@ -20,7 +19,7 @@ from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.request_ids import request_id_for
 from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging, resolve_format
-from tests.fakes import TODAY, FakeMentor, FakeStore, transient
+from tests.fakes import TODAY, FakeMentor, FakeStore, job_settings, transient
 
 SCHEDULED = RunScope(Trigger.SCHEDULED)
 SCHEMA = json.loads((Path(__file__).parents[2] / "certification_expiry" / "log_line.schema.json").read_text())
@@ -44,21 +43,11 @@ def logger(log_stream) -> logging.Logger:
     return configure_logging(log_stream)
 
 
-def settings(**overrides) -> Settings:
-    values = {
-        "supabase_url": "http://unused.invalid",
-        "supabase_service_role_key": "service-key",
-        "job_concurrency": 4,
-        "job_page_size": 7,
-        "job_audit_chunk_size": 10,
-        **overrides,
-    }
-    return Settings(**values)
-
-
 def make_job(store: FakeStore, logger: logging.Logger, clock=None, **overrides) -> CertificationExpiryJob:
     sleeps: list[float] = []
-    job = CertificationExpiryJob(store, settings(**overrides), logger, clock=clock or FakeClock(), sleep=sleeps.append)
+    job = CertificationExpiryJob(
+        store, job_settings(**overrides), logger, clock=clock or FakeClock(), sleep=sleeps.append
+    )
     job.sleeps = sleeps  # type: ignore[attr-defined]
     return job
 

@@ -10,20 +10,19 @@ import pytest
 
 from certification_expiry.errors import DatabaseUnavailableError, PermissionDeniedError
 from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import Invoker, JobRequest, NightlySchedule, RunStatus, Trigger
+from certification_expiry.models import Invoker, InvokerKind, JobRequest, NightlySchedule, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.service import CertificationExpiryService
 from certification_expiry.structured_logging import configure_logging
-from tests.fakes import FakeStore
-from tests.unit.test_job import settings
+from tests.fakes import FakeStore, job_settings
 
-SCHEDULER = Invoker("oidc", email="scheduler@example.iam.gserviceaccount.com")
+SCHEDULER = Invoker(InvokerKind.OIDC, email="scheduler@example.iam.gserviceaccount.com")
 
 
 def service_over(store: FakeStore) -> CertificationExpiryService:
     logger = configure_logging(io.StringIO())
     return CertificationExpiryService(
-        job=CertificationExpiryJob(store, settings(), logger, sleep=lambda _: None),
+        job=CertificationExpiryJob(store, job_settings(), logger, sleep=lambda _: None),
         compliance=store,
         access=store,
         nightly_schedule=NightlySchedule(time(1, 15), 105),
@@ -34,7 +33,7 @@ def service_over(store: FakeStore) -> CertificationExpiryService:
 def coordinator_of(store: FakeStore, *organizations: uuid.UUID) -> Invoker:
     user_id = uuid.uuid4()
     store.coordinators[user_id] = set(organizations)
-    return Invoker("user", user_id=user_id)
+    return Invoker(InvokerKind.USER, user_id=user_id)
 
 
 @pytest.mark.parametrize(("scheduled", "trigger"), [(True, Trigger.SCHEDULED), (False, Trigger.MANUAL)])
@@ -64,7 +63,7 @@ def test_a_user_who_coordinates_nothing_may_not_start_a_run():
     store = FakeStore()
     store.add(1)
     with pytest.raises(PermissionDeniedError):
-        service_over(store).start_run(Invoker("user", user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+        service_over(store).start_run(Invoker(InvokerKind.USER, user_id=uuid.uuid4()), JobRequest(), scheduled=False)
     assert store.runs == {}
     assert store.pause_calls == []
 
@@ -76,7 +75,7 @@ def test_a_lookup_the_database_cannot_answer_is_database_unavailable():
 
     store = Unreachable()
     with pytest.raises(DatabaseUnavailableError):
-        service_over(store).start_run(Invoker("user", user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+        service_over(store).start_run(Invoker(InvokerKind.USER, user_id=uuid.uuid4()), JobRequest(), scheduled=False)
     assert store.runs == {}
 
 

@@ -1,0 +1,85 @@
+"""`/rest/v1/rpc/{function}`: calling a database function, and filtering, ordering
+and paging the rows of a set-returning one."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from psycopg import sql
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .errors import GatewayError
+from .http_helpers import JSON_TYPE, asks_for_count, content_range_header, parse_json
+from .jwt_auth import Caller
+from .query import (
+    columns_of,
+    order_clause,
+    order_columns,
+    parse_conditions,
+    requested_range,
+    select_columns,
+    select_list,
+    where_clause,
+)
+from .rpc_sql import rpc_rows_query, rpc_statement
+from .schema_cache import Function
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class RpcHandlers:
+    """The Gateway's RPC endpoint (a mixin: `caller`, `run` and `function` are the Gateway's)."""
+
+    async def rpc(self, request: Request) -> Response:
+        caller = self.caller(request)
+        if request.method == "POST":
+            raw = (await request.body()).decode("utf-8", errors="replace")
+            arguments = parse_json(raw) if raw.strip() else {}
+            if not isinstance(arguments, dict):
+                raise GatewayError(400, "PGRST102", "A function's arguments must be a JSON object")
+        else:
+            arguments = dict(request.query_params)
+            raw = json.dumps(arguments)
+        function = await self.function(request.path_params["function"], set(arguments))
+        params: list[object] = [raw] if arguments else []
+        if request.method == "POST" and function.returns_set and (request.query_params or asks_for_count(request)):
+            return await self._rpc_rows(request, caller, function, frozenset(arguments), params)
+        statement = rpc_statement(function, frozenset(arguments))
+        row = await self.run(request, caller, statement, params, read_only=request.method == "GET")
+        if function.returns_void:
+            return Response(status_code=204)
+        return Response(row[0] if row and row[0] is not None else "null", media_type=JSON_TYPE)
+
+    async def _rpc_rows(
+        self, request: Request, caller: Caller, function: Function, given: frozenset[str], params: list[object]
+    ) -> Response:
+        """A set-returning function's rows, filtered, ordered and paged by the query
+        string as a table's would be, with Content-Range when a count is asked for."""
+        query = request.query_params
+        conditions = parse_conditions(query.multi_items())
+        # The function's columns are not in the schema cache: a name that is not an
+        # identifier cannot be one of them, and must not reach the statement.
+        for column in columns_of(conditions) | select_columns(query.get("select")) | order_columns(query.get("order")):
+            if not IDENTIFIER.fullmatch(column):
+                raise GatewayError(400, "42703", f"column {column} does not exist")
+        offset, limit = requested_range(
+            query.get("limit"), query.get("offset"), request.headers.get("range"), self.settings.max_rows
+        )
+        statement = sql.SQL(
+            "select coalesce(json_agg(to_jsonb(_f) - '_total'), '[]')::text, count(*), max(_total)"
+            " from (select {}, count(*) over () as _total from ({}) _rows{}{} limit {} offset {}) _f"
+        ).format(
+            select_list(query.get("select")),
+            sql.SQL(rpc_rows_query(function, given)),
+            where_clause(conditions, params),
+            order_clause(query.get("order")),
+            limit,
+            offset,
+        )
+        body, returned, total = await self.run(request, caller, statement, params)
+        headers = (
+            {"Content-Range": content_range_header(offset, returned, total or 0)} if asks_for_count(request) else {}
+        )
+        return Response(body, media_type=JSON_TYPE, headers=headers)

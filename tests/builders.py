@@ -1,0 +1,154 @@
+"""Making test data, and calling the RPCs as PostgREST does: the builders every tier shares.
+
+The database tier calls them inside its rolled-back transaction; the others on
+an autocommit connection, so that the gateway sees what they wrote."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_params
+
+SERVICE_ROLE = {"role": "service_role"}
+
+
+def user_claims(user_id: uuid.UUID) -> dict[str, Any]:
+    return {"role": "authenticated", "sub": str(user_id)}
+
+
+@contextlib.contextmanager
+def acting_as(conn: psycopg.Connection, claims: dict[str, Any]) -> Iterator[psycopg.Connection]:
+    """Run the block as PostgREST runs a request with these JWT claims.
+
+    The block is a savepoint, so an error leaves the test's transaction usable; the
+    role is dropped afterwards so the test's own checks run as the owner again.
+    """
+    try:
+        with conn.transaction():
+            conn.execute(REQUEST_CONTEXT_SQL, request_context_params(claims["role"], claims))
+            yield conn
+    finally:
+        conn.execute("reset role")
+
+
+def call_rpc(
+    conn: psycopg.Connection, claims: dict[str, Any], rpc: str = "update_mentor_status", **params: Any
+) -> dict[str, Any]:
+    """Call an RPC (update_mentor_status unless told) with named arguments, as the given caller."""
+    args = ", ".join(f"{name} => %({name})s" for name in params)
+    with acting_as(conn, claims):
+        row = conn.execute(f"select public.{rpc}({args}) as result", params).fetchone()
+    return row["result"]
+
+
+def record_renewal(conn: psycopg.Connection, claims: dict[str, Any], **params: Any) -> dict[str, Any]:
+    """Call record_certification_renewal with named arguments, as the given caller."""
+    return call_rpc(conn, claims, "record_certification_renewal", **params)
+
+
+def create_user(conn: psycopg.Connection) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    conn.execute("insert into auth.users (id, email) values (%s, %s)", (user_id, f"{user_id}@example.org"))
+    return user_id
+
+
+def create_coordinator(
+    conn: psycopg.Connection, organization_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """A coordinator of the organisation: a new user, or this one."""
+    user_id = user_id or create_user(conn)
+    conn.execute(
+        "insert into public.organization_coordinators (organization_id, user_id) values (%s, %s)",
+        (organization_id, user_id),
+    )
+    return user_id
+
+
+def create_mentor(
+    conn: psycopg.Connection,
+    organization_id: uuid.UUID,
+    status: str = "active",
+    expiry: date | None = None,
+    user_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    return conn.execute(
+        "insert into public.peer_mentors (organization_id, user_id, full_name, status, certification_expiry_date)"
+        " values (%s, %s, 'Test Mentor', %s, %s) returning id",
+        (organization_id, user_id, status, expiry),
+    ).fetchone()["id"]
+
+
+def history_of(conn: psycopg.Connection, mentor_id: uuid.UUID) -> list[dict[str, Any]]:
+    return conn.execute(
+        "select * from public.mentor_status_history where mentor_id = %s order by id", (mentor_id,)
+    ).fetchall()
+
+
+def make_mentors(
+    autocommit_db: psycopg.Connection, count: int, status: str = "active", expired: bool = True
+) -> list[str]:
+    organization_id = uuid.uuid4()
+    rows = autocommit_db.execute(
+        "insert into public.peer_mentors (organization_id, full_name, status, certification_expiry_date)"
+        " select %s, 'Mentor ' || n, %s, current_date - case when %s then 5 else -5 end"
+        " from generate_series(1, %s) n returning id",
+        (organization_id, status, expired, count),
+    ).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+EXPIRED_ACTIVE = 2500
+
+
+def seed_expired_and_untouchable(conn: psycopg.Connection, expired_active: int = EXPIRED_ACTIVE) -> set[str]:
+    """Expired active mentors, and some of every kind the job must leave alone."""
+    today = "(now() at time zone 'Europe/Oslo')::date"
+    rows = conn.execute(
+        "insert into public.peer_mentors (organization_id, full_name, status, certification_expiry_date)"
+        f" select gen_random_uuid(), 'Expired ' || n, 'active', {today} - (1 + n %% 400)"
+        " from generate_series(1, %s) n returning id",
+        (expired_active,),
+    ).fetchall()
+    conn.execute(
+        "insert into public.peer_mentors (organization_id, full_name, status, certification_expiry_date)"
+        f" select gen_random_uuid(), kind, status, {today} + offset_days"
+        " from (values ('today', 'active', 0), ('future', 'active', 30), ('none', 'active', null),"
+        "             ('paused', 'paused', -10), ('inactive', 'inactive', -10)) as k(kind, status, offset_days),"
+        " generate_series(1, 20)"
+    )
+    return {str(row[0]) for row in rows}
+
+
+def paused_by_the_job(conn: psycopg.Connection) -> dict[str, int]:
+    """mentor id -> number of history rows the job wrote for it."""
+    rows = conn.execute(
+        "select mentor_id::text, count(*) from public.mentor_status_history"
+        " where request_id like 'certification_expiry:%%' group by mentor_id"
+    ).fetchall()
+    return dict(rows)
+
+
+def add_mentors(conn: psycopg.Connection, organization_id: uuid.UUID, count: int, expired: bool = True) -> set[str]:
+    rows = conn.execute(
+        "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
+        " select %s, 'active', current_date + case when %s then -5 else 30 end from generate_series(1, %s)"
+        " returning id::text",
+        (organization_id, expired, count),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def add_finished_run(conn: psycopg.Connection, hours_ago: float) -> None:
+    """A full scheduled run that succeeded this many hours ago."""
+    conn.execute(
+        "insert into public.certification_expiry_runs (id, trigger, started_at, finished_at, status, lease_expires_at)"
+        " values (gen_random_uuid(), 'scheduled', now() - make_interval(secs => %s * 3600 + 60),"
+        "         now() - make_interval(secs => %s * 3600), 'succeeded', now())",
+        (hours_ago, hours_ago),
+    )

@@ -1,0 +1,50 @@
+"""The documentation a newcomer walks into: a README that fits on a screen, every
+link in it and in docs/ resolving, and every docs path the code cites existing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "local_supabase" / "README.md",
+    ROOT / "bench" / "README.md",
+]
+CITED = re.compile(r"(?<![\w/.])((?:docs|bench|local_supabase)/[\w.-]+\.md|README\.md)")
+LINK = re.compile(r"\]\(([^)#\s]+)")
+# bench/results.md is written by `make bench`, and committed with the figures it shows.
+CODE = [
+    *ROOT.glob("certification_expiry/*.py"),
+    *ROOT.glob("local_supabase/**/*.py"),
+    *ROOT.glob("tools/*.py"),
+    *ROOT.glob("bench/*.py"),
+    ROOT / "cloudbuild.yaml",
+    ROOT / "Makefile",
+    ROOT / ".squawk.toml",
+    ROOT / "pyproject.toml",
+]
+
+
+def test_the_readme_fits_on_a_screen():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+@pytest.mark.parametrize("document", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_link_of_the_docs_resolves(document):
+    for target in LINK.findall(document.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        assert (document.parent / target).exists(), f"{document.relative_to(ROOT)} links to a missing {target}"
+
+
+def test_every_document_the_code_cites_exists_and_no_code_cites_a_readme_section():
+    for path in CODE:
+        text = path.read_text()
+        for cited in CITED.findall(text):
+            assert (ROOT / cited).exists(), f"{path.relative_to(ROOT)} cites a missing {cited}"
+        assert not re.search(r"README[^\n]{0,3}\"", text), f"{path.relative_to(ROOT)} cites a README section"
