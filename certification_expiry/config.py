@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .models import NightlySchedule
+
 MIN_JWT_SECRET_LENGTH = 32
 
 
@@ -116,6 +118,11 @@ class Settings(BaseSettings):
         if bool(self.oidc_audience) != bool(self.allowed_invokers):
             raise ValueError("set OIDC_AUDIENCE and ALLOWED_INVOKERS together, or neither")
         return self
+
+    @property
+    def nightly_schedule(self) -> NightlySchedule:
+        """What the compliance check judges a night by."""
+        return NightlySchedule(self.nightly_run_at, self.compliance_grace_minutes)
 
     @property
     def lease_seconds(self) -> int:

@@ -226,10 +226,12 @@ class CertificationExpiryJob:
                     return
                 run.after = page[-1].cursor
                 run.summary.candidate_count += len(page)
-                readable = [row for row in page if isinstance(row, Candidate)]
+                readable = []
                 for row in page:
                     if isinstance(row, UnreadableCandidate):
                         run.tally(self._failed(run, row.id, "unreadable_row", row.problem))
+                    else:
+                        readable.append(row)
                 if not run.request.dry_run:
                     self._pause_page(run, readable, pool)
                 self._progress(run)

@@ -104,3 +104,7 @@ class AccessStore(Protocol):
 
     def coordinated_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """The organisations this user coordinates, sorted (none: not a coordinator)."""
+
+
+class MentorStore(JobStore, ComplianceStore, AccessStore, Protocol):
+    """One store that serves the three ports, as supabase_store.py's and the fake do."""

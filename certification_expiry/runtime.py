@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from .log_events import log_event
 if TYPE_CHECKING:
     from .auth import Authenticator
     from .config import Settings
+    from .ports import MentorStore
     from .service import CertificationExpiryService
 
 
@@ -29,18 +32,14 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        """What production runs: the store over supabase-py, logs to stdout."""
         # Imported here, not at the top: supabase-py, google-cloud-logging and
         # PyJWT (with cryptography) are most of the import time, and an instance
         # needs them only once a request arrives (bench scenario cold_start).
-        from .auth import Authenticator
-        from .job import CertificationExpiryJob
-        from .models import NightlySchedule
-        from .service import CertificationExpiryService
         from .structured_logging import configure_logging
         from .supabase_store import SupabaseMentorStore, client_factory
 
         logger = configure_logging(log_format=settings.log_format)
-        store = SupabaseMentorStore(client_factory(settings))
         log_event(
             logger,
             logging.INFO,
@@ -51,12 +50,23 @@ class Runtime:
             jwt_secret=settings.supabase_jwt_secret is not None,
             oidc=settings.oidc_audience is not None,
         )
-        # One store serves the three ports: one set of clients, lent one per call.
+        return cls.wired(settings, SupabaseMentorStore(client_factory(settings)), logger)
+
+    @classmethod
+    def wired(
+        cls, settings: Settings, store: MentorStore, logger: logging.Logger, sleep: Callable[[float], None] = time.sleep
+    ) -> Runtime:
+        """The authenticator, and the service with its job over one store that serves
+        the three ports: one set of clients, lent one per call."""
+        from .auth import Authenticator
+        from .job import CertificationExpiryJob
+        from .service import CertificationExpiryService
+
         service = CertificationExpiryService(
-            job=CertificationExpiryJob(store, settings, logger),
+            job=CertificationExpiryJob(store, settings, logger, sleep=sleep),
             compliance=store,
             access=store,
-            nightly_schedule=NightlySchedule(settings.nightly_run_at, settings.compliance_grace_minutes),
+            nightly_schedule=settings.nightly_schedule,
             logger=logger,
         )
         return cls(settings, Authenticator(settings), service)

@@ -10,12 +10,8 @@ import functions_framework
 import pytest
 
 from certification_expiry import runtime as runtime_module
-from certification_expiry.auth import Authenticator
 from certification_expiry.config import Settings
-from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import NightlySchedule
 from certification_expiry.runtime import Runtime
-from certification_expiry.service import CertificationExpiryService
 from certification_expiry.structured_logging import configure_logging
 from tests.fakes import FakeStore
 
@@ -35,15 +31,8 @@ class FakeServing:
         monkeypatch.setenv("SUPABASE_SECRET_KEY", OPERATOR_KEY)
         monkeypatch.delenv("SUPABASE_SERVICE_ROLE_KEY", raising=False)
         settings = Settings(job_page_size=7)
-        logger = configure_logging(self.stream)
-        service = CertificationExpiryService(
-            job=CertificationExpiryJob(store, settings, logger, sleep=lambda seconds: None),
-            compliance=store,
-            access=store,
-            nightly_schedule=NightlySchedule(settings.nightly_run_at, settings.compliance_grace_minutes),
-            logger=logger,
-        )
-        monkeypatch.setattr(runtime_module, "_runtime", Runtime(settings, Authenticator(settings), service))
+        wired = Runtime.wired(settings, store, configure_logging(self.stream), sleep=lambda seconds: None)
+        monkeypatch.setattr(runtime_module, "_runtime", wired)
         self.client = functions_framework.create_app(target=target, source="main.py").test_client()
 
     def post(self, key: str = OPERATOR_KEY) -> tuple[int, dict]:

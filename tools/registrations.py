@@ -9,11 +9,12 @@ registration itself is what is checked here, after every deploy.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ JOBS = {
 
 
 class Failed(Exception):
-    """A registration that is not what the deployment needs; the message says what was found."""
+    """A checklist item that did not hold, here or in verify_deployment.py; the message
+    says what was found."""
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,25 @@ class GoogleProject:
         )
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity, for the per-project cache below
 class Clients:
-    """Google's clients, built on first use; tests point them at local servers."""
+    """Google's clients, each built on first use; tests point them at local servers."""
 
     make_scheduler: Callable[[], Any]
     make_logging: Callable[[str], Any]
     make_monitoring: Callable[[], Any]
-    _built: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def scheduler(self) -> Any:
+        return self.make_scheduler()
+
+    @functools.cached_property
+    def monitoring(self) -> Any:
+        return self.make_monitoring()
+
+    @functools.cache  # noqa: B019 - one logging client per project, for the tool's one run
+    def logging(self, project: str) -> Any:
+        return self.make_logging(project)
 
     @classmethod
     def default(cls) -> Clients:
@@ -80,20 +93,13 @@ class Clients:
             monitoring_v3.AlertPolicyServiceClient,
         )
 
-    def get(self, kind: str, *args: Any) -> Any:
-        if kind not in self._built:
-            self._built[kind] = {"scheduler": self.make_scheduler, "logging": self.make_logging}.get(
-                kind, self.make_monitoring
-            )(*args)
-        return self._built[kind]
-
 
 def scheduler_job(google: GoogleProject, clients: Clients, job_id: str) -> str:
     schedule_key, zone_key, method = JOBS[job_id]
     uri = google.job_url if method == "POST" else google.compliance_url
     name = f"projects/{google.project}/locations/{google.location}/jobs/{job_id}"
     try:
-        job = clients.get("scheduler").get_job(name=name)
+        job = clients.scheduler.get_job(name=name)
     except google_errors.NotFound as error:
         raise Failed(f"{job_id} is not registered in {google.location}") from error
     target = job.http_target
@@ -120,7 +126,7 @@ def scheduler_job(google: GoogleProject, clients: Clients, job_id: str) -> str:
 
 
 def log_metrics(google: GoogleProject, clients: Clients) -> str:
-    logging_client = clients.get("logging", google.project)
+    logging_client = clients.logging(google.project)
     problems = []
     for name, wanted in METRICS.items():
         metric = logging_client.metric(name)
@@ -137,7 +143,7 @@ def log_metrics(google: GoogleProject, clients: Clients) -> str:
 
 def alert_policy(google: GoogleProject, clients: Clients) -> str:
     policies = list(
-        clients.get("monitoring").list_alert_policies(
+        clients.monitoring.list_alert_policies(
             request={"name": f"projects/{google.project}", "filter": f'display_name="{POLICY_NAME}"'}
         )
     )

@@ -27,6 +27,7 @@ import psycopg
 from google.api_core.exceptions import GoogleAPIError
 
 from tools import registrations
+from tools.registrations import Failed
 
 SUMMARY_KEYS = {
     "job_run_id",
@@ -80,10 +81,6 @@ VIEWS = (
     "public.certifications_expiring_soon",
 )
 FALLBACK_JOB = "certification-expiry-fallback"
-
-
-class Failed(Exception):
-    """An item that did not hold; the message says what was found."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +236,7 @@ def verify(deployment: Deployment, clients: registrations.Clients | None = None)
         started = time.perf_counter()
         try:
             detail, ok = check(), True
-        except (Failed, registrations.Failed, httpx.HTTPError, psycopg.Error, ValueError, GoogleAPIError) as error:
+        except (Failed, httpx.HTTPError, psycopg.Error, ValueError, GoogleAPIError) as error:
             detail, ok = str(error) or type(error).__name__, False
         results.append(Result(name, ok, detail, int((time.perf_counter() - started) * 1000)))
     return results + skipped

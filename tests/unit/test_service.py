@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import time
 
 import pytest
 
 from certification_expiry.errors import DatabaseUnavailableError, PermissionDeniedError
-from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import Invoker, InvokerKind, JobRequest, NightlySchedule, RunStatus, Trigger
+from certification_expiry.models import Invoker, InvokerKind, JobRequest, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.runtime import Runtime
 from certification_expiry.service import CertificationExpiryService
 from certification_expiry.structured_logging import configure_logging
 from tests.fakes import FakeStore, job_settings
@@ -20,14 +19,8 @@ SCHEDULER = Invoker(InvokerKind.OIDC, email="scheduler@example.iam.gserviceaccou
 
 
 def service_over(store: FakeStore) -> CertificationExpiryService:
-    logger = configure_logging(io.StringIO())
-    return CertificationExpiryService(
-        job=CertificationExpiryJob(store, job_settings(), logger, sleep=lambda _: None),
-        compliance=store,
-        access=store,
-        nightly_schedule=NightlySchedule(time(1, 15), 105),
-        logger=logger,
-    )
+    runtime = Runtime.wired(job_settings(), store, configure_logging(io.StringIO()), sleep=lambda _: None)
+    return runtime.service
 
 
 def coordinator_of(store: FakeStore, *organizations: uuid.UUID) -> Invoker:
