@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_params
 
@@ -43,8 +44,19 @@ def call_rpc(
     """Call an RPC (update_mentor_status unless told) with named arguments, as the given caller."""
     args = ", ".join(f"{name} => %({name})s" for name in params)
     with acting_as(conn, claims):
-        row = conn.execute(f"select public.{rpc}({args}) as result", params).fetchone()
-    return row["result"]
+        return value_of(conn, f"select public.{rpc}({args})", params)
+
+
+def value_of(conn: psycopg.Connection, query: str, params: Any) -> Any:
+    """The one value the statement returns, whatever rows the connection makes
+    (the database tier's are dicts, the other tiers' tuples)."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        (value,) = cursor.execute(query, params).fetchone()
+    return value
+
+
+def days_from_today(days: int) -> date:
+    return date.today() + timedelta(days=days)
 
 
 def record_renewal(conn: psycopg.Connection, claims: dict[str, Any], **params: Any) -> dict[str, Any]:
@@ -76,12 +88,14 @@ def create_mentor(
     status: str = "active",
     expiry: date | None = None,
     user_id: uuid.UUID | None = None,
+    full_name: str = "Test Mentor",
 ) -> uuid.UUID:
-    return conn.execute(
+    return value_of(
+        conn,
         "insert into public.peer_mentors (organization_id, user_id, full_name, status, certification_expiry_date)"
-        " values (%s, %s, 'Test Mentor', %s, %s) returning id",
-        (organization_id, user_id, status, expiry),
-    ).fetchone()["id"]
+        " values (%s, %s, %s, %s, %s) returning id",
+        (organization_id, user_id, full_name, status, expiry),
+    )
 
 
 def history_of(conn: psycopg.Connection, mentor_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -144,11 +158,60 @@ def add_mentors(conn: psycopg.Connection, organization_id: uuid.UUID, count: int
     return {row[0] for row in rows}
 
 
-def add_finished_run(conn: psycopg.Connection, hours_ago: float) -> None:
-    """A full scheduled run that succeeded this many hours ago."""
+def start_run(
+    conn: psycopg.Connection,
+    run_id: uuid.UUID | None = None,
+    *,
+    dry_run: bool = False,
+    lease_seconds: int = 600,
+    actor_id: uuid.UUID | None = None,
+    organization_ids: list[uuid.UUID] | None = None,
+) -> uuid.UUID:
+    """Start a run through the RPC, as the job does (the service role): a full run,
+    or a coordinator's of these organisations."""
+    run_id = run_id or uuid.uuid4()
+    call_rpc(
+        conn,
+        SERVICE_ROLE,
+        "start_certification_expiry_run",
+        p_run_id=run_id,
+        p_trigger="manual",
+        p_dry_run=dry_run,
+        p_lease_seconds=lease_seconds,
+        p_actor_id=actor_id,
+        p_organization_ids=organization_ids,
+    )
+    return run_id
+
+
+def finish_run(conn: psycopg.Connection, run_id: uuid.UUID, status: str | None = "failed", *counts: int | None) -> None:
+    """Finish the run through the RPC with these counts (candidates, paused, skipped, errors; none by default)."""
+    candidates, paused, skipped, errors = counts or (0, 0, 0, 0)
+    call_rpc(
+        conn,
+        SERVICE_ROLE,
+        "finish_certification_expiry_run",
+        p_run_id=run_id,
+        p_status=status,
+        p_candidate_count=candidates,
+        p_paused_count=paused,
+        p_skipped_count=skipped,
+        p_error_count=errors,
+    )
+
+
+def add_finished_run(
+    conn: psycopg.Connection,
+    finished_at: datetime,
+    status: str = "succeeded",
+    dry_run: bool = False,
+    scoped: bool = False,
+) -> None:
+    """A scheduled run that finished at this time, written as the owner (the RPCs
+    take the database's clock): a full run, or one coordinator's organisation's."""
     conn.execute(
-        "insert into public.certification_expiry_runs (id, trigger, started_at, finished_at, status, lease_expires_at)"
-        " values (gen_random_uuid(), 'scheduled', now() - make_interval(secs => %s * 3600 + 60),"
-        "         now() - make_interval(secs => %s * 3600), 'succeeded', now())",
-        (hours_ago, hours_ago),
+        "insert into public.certification_expiry_runs"
+        " (id, trigger, dry_run, organization_ids, started_at, finished_at, status, lease_expires_at)"
+        " values (%s, 'scheduled', %s, %s, %s - interval '1 minute', %s, %s, %s)",
+        (uuid.uuid4(), dry_run, [uuid.uuid4()] if scoped else None, finished_at, finished_at, status, finished_at),
     )

@@ -251,3 +251,31 @@ def requested_range(
     if start < 0 or (count is not None and count < 0):
         raise GatewayError(400, "PGRST103", "Requested range not satisfiable")
     return start, max_rows if count is None else min(count, max_rows)
+
+
+@dataclass(frozen=True)
+class ReadQuery:
+    """What a read's query string asks for, a table's or a set-returning function's
+    alike: its filters, columns, order and page."""
+
+    conditions: list[Filter | Logic]
+    select: str | None
+    order: str | None
+    offset: int
+    limit: int
+
+    @classmethod
+    def parse(cls, items: list[tuple[str, str]], range_header: str | None, max_rows: int) -> ReadQuery:
+        last = dict(items)  # a repeated select=, order=, limit= or offset=: the last one, as starlette reads it
+        offset, limit = requested_range(last.get("limit"), last.get("offset"), range_header, max_rows)
+        return cls(parse_conditions(items), last.get("select"), last.get("order"), offset, limit)
+
+    def columns(self) -> set[str]:
+        """Every column it names: in its filters, its select list and its order."""
+        return columns_of(self.conditions) | select_columns(self.select) | order_columns(self.order)
+
+    def select_list(self) -> sql.Composable:
+        return select_list(self.select)
+
+    def order_clause(self) -> sql.Composable:
+        return order_clause(self.order)

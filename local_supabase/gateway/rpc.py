@@ -13,16 +13,7 @@ from starlette.responses import Response
 from .errors import GatewayError
 from .http_helpers import JSON_TYPE, asks_for_count, content_range_header, parse_json
 from .jwt_auth import Caller
-from .query import (
-    columns_of,
-    order_clause,
-    order_columns,
-    parse_conditions,
-    requested_range,
-    select_columns,
-    select_list,
-    where_clause,
-)
+from .query import ReadQuery, where_clause
 from .rpc_sql import rpc_rows_query, rpc_statement
 from .schema_cache import Function
 
@@ -57,29 +48,29 @@ class RpcHandlers:
     ) -> Response:
         """A set-returning function's rows, filtered, ordered and paged by the query
         string as a table's would be, with Content-Range when a count is asked for."""
-        query = request.query_params
-        conditions = parse_conditions(query.multi_items())
+        query = ReadQuery.parse(
+            request.query_params.multi_items(), request.headers.get("range"), self.settings.max_rows
+        )
         # The function's columns are not in the schema cache: a name that is not an
         # identifier cannot be one of them, and must not reach the statement.
-        for column in columns_of(conditions) | select_columns(query.get("select")) | order_columns(query.get("order")):
+        for column in query.columns():
             if not IDENTIFIER.fullmatch(column):
                 raise GatewayError(400, "42703", f"column {column} does not exist")
-        offset, limit = requested_range(
-            query.get("limit"), query.get("offset"), request.headers.get("range"), self.settings.max_rows
-        )
         statement = sql.SQL(
             "select coalesce(json_agg(to_jsonb(_f) - '_total'), '[]')::text, count(*), max(_total)"
             " from (select {}, count(*) over () as _total from ({}) _rows{}{} limit {} offset {}) _f"
         ).format(
-            select_list(query.get("select")),
+            query.select_list(),
             sql.SQL(rpc_rows_query(function, given)),
-            where_clause(conditions, params),
-            order_clause(query.get("order")),
-            limit,
-            offset,
+            where_clause(query.conditions, params),
+            query.order_clause(),
+            query.limit,
+            query.offset,
         )
         body, returned, total = await self.run(request, caller, statement, params)
         headers = (
-            {"Content-Range": content_range_header(offset, returned, total or 0)} if asks_for_count(request) else {}
+            {"Content-Range": content_range_header(query.offset, returned, total or 0)}
+            if asks_for_count(request)
+            else {}
         )
         return Response(body, media_type=JSON_TYPE, headers=headers)

@@ -24,11 +24,9 @@ from .jwt_auth import Caller
 from .query import (
     Filter,
     Logic,
+    ReadQuery,
     columns_of,
-    order_clause,
-    order_columns,
     parse_conditions,
-    requested_range,
     select_columns,
     select_list,
     where_clause,
@@ -61,16 +59,13 @@ class TableHandlers:
     async def read(self, request: Request) -> Response:
         caller = self.caller(request)
         relation = await self.relation(request.path_params["relation"])
-        query = request.query_params
-        conditions = parse_conditions(query.multi_items())
-        self._check_read_columns(
-            relation, columns_of(conditions) | select_columns(query.get("select")) | order_columns(query.get("order"))
+        query = ReadQuery.parse(
+            request.query_params.multi_items(), request.headers.get("range"), self.settings.max_rows
         )
-        offset, limit = requested_range(
-            query.get("limit"), query.get("offset"), request.headers.get("range"), self.settings.max_rows
-        )
+        self._check_read_columns(relation, query.columns())
+        offset, limit = query.offset, query.limit
         params: list[object] = []
-        where = where_clause(conditions, params)
+        where = where_clause(query.conditions, params)
         table = sql.Identifier("public", relation.name)
         total_sql = sql.SQL("null::bigint")
         if asks_for_count(request):
@@ -78,9 +73,7 @@ class TableHandlers:
             params = params * 2  # the count repeats the filter's placeholders
         statement = sql.SQL(
             "select coalesce(json_agg(_t), '[]')::text, count(*), {} from (select {} from {}{}{} limit {} offset {}) _t"
-        ).format(
-            total_sql, select_list(query.get("select")), table, where, order_clause(query.get("order")), limit, offset
-        )
+        ).format(total_sql, query.select_list(), table, where, query.order_clause(), limit, offset)
         body, returned, total = await self.run(request, caller, statement, params, read_only=True)
         content_range = content_range_header(offset, returned, total)
         status = 200

@@ -60,87 +60,54 @@ create policy "renewals follow the visibility of their mentor"
 
 -- What record_certification_renewal answers, for a new renewal and for a replay alike.
 create function public.certification_renewal_result(p_renewal public.certification_renewals, p_replayed boolean)
-returns jsonb
-language sql
-immutable
-set search_path = ''
-as $$
-  select jsonb_build_object(
-    'mentor_id', p_renewal.mentor_id,
-    'old_expiry_date', p_renewal.old_expiry_date,
-    'new_expiry_date', p_renewal.new_expiry_date,
-    'status', p_renewal.status,
-    'status_version', p_renewal.status_version,
-    'renewal_id', p_renewal.id,
-    'changed_at', p_renewal.changed_at,
-    'replayed', p_replayed
-  )
+returns jsonb language sql immutable set search_path = '' as $$
+  select to_jsonb(answer) from (
+    select (p_renewal).mentor_id, (p_renewal).old_expiry_date, (p_renewal).new_expiry_date, (p_renewal).status,
+      (p_renewal).status_version, (p_renewal).id as renewal_id, (p_renewal).changed_at, p_replayed as replayed
+  ) answer
 $$;
 
-revoke execute on function public.certification_renewal_result(public.certification_renewals, boolean)
-  from public, anon, authenticated;
+revoke execute on function public.certification_renewal_result from public, anon, authenticated, service_role;
 
 create function public.record_certification_renewal(
-  p_mentor_id uuid,
-  p_new_expiry_date date,
-  p_actor_id uuid default null,
-  p_reason text default null,
-  p_reactivate boolean default false,
-  p_request_id text default null
-) returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
+  p_mentor_id uuid, p_new_expiry_date date, p_actor_id uuid default null, p_reason text default null,
+  p_reactivate boolean default false, p_request_id text default null
+) returns jsonb language plpgsql security definer set search_path = '' as $$
 declare
-  v_caller text;
+  -- The typo guard: no certification this project tracks runs longer than this.
+  -- A date past it (2205 for 2025) is refused rather than silently trusted.
+  v_latest date := public.certification_today() + interval '10 years';
+  v_caller text := public.check_mentor_change_caller(p_mentor_id, p_actor_id, p_reason, p_request_id);
   v_mentor public.peer_mentors%rowtype;
   v_renewal public.certification_renewals%rowtype;
   v_old_expiry_date date;
   v_transition jsonb;
-  -- The typo guard: no certification this project tracks runs longer than this.
-  -- A date past it (2205 for 2025) is refused rather than silently trusted.
-  v_latest date := public.certification_today() + interval '10 years';
 begin
-  v_caller := public.check_mentor_change_caller(p_mentor_id, p_actor_id, p_reason, p_request_id);
   if p_new_expiry_date is null then
     raise exception 'p_new_expiry_date must not be null' using errcode = '22023';
   end if;
-
   -- The same lock as update_mentor_status: a renewal and a transition of one
   -- mentor never interleave.
-  select * into v_mentor from public.peer_mentors where id = p_mentor_id for no key update;
-  if not found then
-    raise exception 'mentor % not found', p_mentor_id using errcode = 'PT404';
-  end if;
-
+  v_mentor := public.lock_mentor_for_change(p_mentor_id);
   if v_caller = 'authenticated' then
     -- Nobody certifies themselves, not even a mentor who also coordinates.
     if v_mentor.user_id is not distinct from p_actor_id then
       raise exception 'a mentor may not record their own renewal; a coordinator of the organisation records it'
         using errcode = '42501';
     end if;
-    if not exists (
-      select 1 from public.organization_coordinators c
-      where c.organization_id = v_mentor.organization_id and c.user_id = p_actor_id
-    ) then
+    if not public.is_organization_coordinator(v_mentor.organization_id, p_actor_id) then
       raise exception 'user % is not a coordinator of the organisation of mentor %', p_actor_id, p_mentor_id
         using errcode = '42501';
     end if;
   end if;
 
   -- A retry after a lost answer: the renewal it recorded, again.
-  if p_request_id is not null then
-    select * into v_renewal from public.certification_renewals
-    where mentor_id = p_mentor_id and request_id = p_request_id;
-    if found then
-      if v_renewal.new_expiry_date <> p_new_expiry_date then
-        raise exception 'request id % already renewed mentor % to %, not %',
-          p_request_id, p_mentor_id, v_renewal.new_expiry_date, p_new_expiry_date
-          using errcode = '22023';
-      end if;
-      return public.certification_renewal_result(v_renewal, true);
-    end if;
+  select * into v_renewal from public.certification_renewals where mentor_id = p_mentor_id and request_id = p_request_id;
+  if found then
+    perform public.check_replay_matches(
+      p_request_id, p_mentor_id, 'renewed', v_renewal.new_expiry_date::text, p_new_expiry_date::text
+    );
+    return public.certification_renewal_result(v_renewal, true);
   end if;
 
   if p_new_expiry_date < public.certification_today() or p_new_expiry_date > v_latest then
@@ -179,7 +146,6 @@ begin
 end
 $$;
 
-revoke execute on function public.record_certification_renewal(uuid, date, uuid, text, boolean, text)
-  from public, anon;
-grant execute on function public.record_certification_renewal(uuid, date, uuid, text, boolean, text)
-  to authenticated, service_role;
+-- The name alone is enough: record_certification_renewal has one signature.
+revoke execute on function public.record_certification_renewal from public, anon;
+grant execute on function public.record_certification_renewal to authenticated, service_role;

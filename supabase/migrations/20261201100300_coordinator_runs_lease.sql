@@ -40,17 +40,9 @@ create index if not exists certification_expiry_runs_coordinator_started_at_idx
   where organization_ids is not null;
 
 create function public.start_certification_expiry_run(
-  p_run_id uuid,
-  p_trigger text,
-  p_dry_run boolean,
-  p_lease_seconds integer,
-  p_actor_id uuid default null,
-  p_organization_ids uuid[] default null,
-  p_coordinator_interval_seconds integer default 300
-) returns jsonb
-language plpgsql
-set search_path = ''
-as $$
+  p_run_id uuid, p_trigger text, p_dry_run boolean, p_lease_seconds integer, p_actor_id uuid default null,
+  p_organization_ids uuid[] default null, p_coordinator_interval_seconds integer default 300
+) returns jsonb language plpgsql set search_path = '' as $$
 declare
   -- One spelling of an organisation set, so that "the same organisations" is equality.
   v_organizations uuid[] := (select array_agg(distinct o order by o) from unnest(p_organization_ids) o);
@@ -112,22 +104,22 @@ begin
     end if;
   end if;
 
-  if exists (select 1 from public.certification_expiry_runs where id = p_run_id) then
-    raise exception 'run id % was already used by a run that has finished', p_run_id
-      using errcode = '22023', hint = 'start a new run with a new id';
-  end if;
-
-  begin
-    insert into public.certification_expiry_runs
-      (id, trigger, dry_run, actor_id, organization_ids, lease_expires_at)
-    values
-      (p_run_id, p_trigger, p_dry_run, p_actor_id, v_organizations, now() + make_interval(secs => p_lease_seconds))
-    returning * into v_run;
-  exception when unique_violation then
-    -- The one-running-full-run index caught what the lock did not.
+  -- `on conflict do nothing`: the primary key and the one-running-full-run index
+  -- are the lock's second guard; which one refused the row says what went wrong.
+  insert into public.certification_expiry_runs
+    (id, trigger, dry_run, actor_id, organization_ids, lease_expires_at)
+  values
+    (p_run_id, p_trigger, p_dry_run, p_actor_id, v_organizations, now() + make_interval(secs => p_lease_seconds))
+  on conflict do nothing
+  returning * into v_run;
+  if not found then
+    if exists (select 1 from public.certification_expiry_runs where id = p_run_id) then
+      raise exception 'run id % was already used by a run that has finished', p_run_id
+        using errcode = '22023', hint = 'start a new run with a new id';
+    end if;
     raise exception 'another certification expiry run covering these organisations is working'
       using errcode = 'PT409';
-  end;
+  end if;
 
   return jsonb_build_object('job_run_id', v_run.id, 'started_at', v_run.started_at, 'lease_expires_at', v_run.lease_expires_at);
 end

@@ -23,14 +23,8 @@ set local statement_timeout = '60s';
 drop function public.certification_compliance_status(integer);
 
 create function public.certification_compliance_status(
-  p_run_at time default '01:15',
-  p_grace_minutes integer default 105
-)
-returns jsonb
-language sql
-stable
-set search_path = ''
-as $$
+  p_run_at time default '01:15', p_grace_minutes integer default 105
+) returns jsonb language sql stable set search_path = '' as $$
   with night as (
     select case
       when (now() at time zone 'Europe/Oslo')
@@ -43,6 +37,11 @@ as $$
     select max(finished_at) as finished_at
     from public.certification_expiry_runs
     where status = 'succeeded' and not dry_run and organization_ids is null
+  ),
+  -- Active mentors whom no listing shows: expired and not yet paused.
+  listing as (
+    select (select count(*) from public.peer_mentors where status = 'active') as active,
+      (select count(*) from public.listed_peer_mentors) as listed
   )
   select jsonb_build_object(
     'night', n.night,
@@ -56,14 +55,12 @@ as $$
          order by e.certification_expiry_date, e.id limit 20
        ) s),
       '[]'::jsonb),
-    'hidden_active_count',
-      (select count(*) from public.peer_mentors where status = 'active')
-      - (select count(*) from public.listed_peer_mentors),
+    'hidden_active_count', listing.active - listing.listed,
     'last_success_at', l.finished_at,
     'recent_success', coalesce(l.finished_at >= (n.night::timestamp at time zone 'Europe/Oslo'), false),
     'checked_at', now()
   )
-  from night n, last_success l
+  from night n, last_success l, listing
 $$;
 
 revoke execute on function public.certification_compliance_status(time, integer) from public, anon, authenticated;

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -54,7 +55,7 @@ def test_clean_state_after_a_real_run_is_ok(caplog, emptied_db, client, complian
 
 
 def test_expired_mentors_still_active_are_a_breach(caplog, emptied_db, compliance, own_stack):
-    add_finished_run(emptied_db, hours_ago=1)
+    add_finished_run(emptied_db, datetime.now(UTC) - timedelta(hours=1))
     expired = add_mentors(emptied_db, OSLO, 25)
     status, body = check(compliance, own_stack)
 
@@ -76,7 +77,7 @@ def test_no_run_ever_is_a_breach(emptied_db, compliance, own_stack):
 
 
 def test_a_stale_last_run_is_a_breach(emptied_db, compliance, own_stack):
-    add_finished_run(emptied_db, hours_ago=30)
+    add_finished_run(emptied_db, datetime.now(UTC) - timedelta(hours=30))
     status, body = check(compliance, own_stack)
     assert (status, body["ok"]) == (500, False)
     assert body["last_success_at"] is not None

@@ -20,7 +20,14 @@ from supabase import create_client
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import DEFAULT_JWT_SECRET, user_access_token
 from local_supabase.postgres import PROJECT_ROOT, free_port
-from tests.builders import paused_by_the_job, seed_expired_and_untouchable
+from tests.builders import (
+    create_coordinator,
+    create_mentor,
+    create_user,
+    days_from_today,
+    paused_by_the_job,
+    seed_expired_and_untouchable,
+)
 from tests.function_client import function_test_client, post_run
 
 
@@ -217,19 +224,11 @@ def test_a_killed_run_leaves_a_lease_that_expires_and_the_next_run_finishes(empt
 
 def test_a_coordinator_a_mentor_and_the_job_racing_make_one_transition_each(emptied_db, client, own_stack):
     organization = uuid.uuid4()
-    coordinator = uuid.uuid4()
-    emptied_db.execute("insert into auth.users (id) values (%s)", (coordinator,))
-    emptied_db.execute("insert into public.organization_coordinators values (%s, %s)", (organization, coordinator))
+    coordinator = create_coordinator(emptied_db, organization)
     mentors = {}
-    for n in range(40):
-        user = uuid.uuid4()
-        emptied_db.execute("insert into auth.users (id) values (%s)", (user,))
-        (mentor,) = emptied_db.execute(
-            "insert into public.peer_mentors (organization_id, user_id, full_name, status, certification_expiry_date)"
-            " values (%s, %s, %s, 'active', current_date - 3) returning id::text",
-            (organization, user, f"Expired {n}"),
-        ).fetchone()
-        mentors[mentor] = user
+    for _ in range(40):
+        user = create_user(emptied_db)
+        mentors[str(create_mentor(emptied_db, organization, expiry=days_from_today(-3), user_id=user))] = user
 
     def as_user(user: uuid.UUID):
         supabase = create_client(own_stack.url, own_stack.anon_key)

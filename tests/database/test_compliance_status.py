@@ -18,7 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from certification_expiry.config import Settings
-from tests.builders import SERVICE_ROLE, acting_as, create_mentor
+from tests.builders import SERVICE_ROLE, acting_as, add_finished_run, create_mentor
 
 OSLO = ZoneInfo("Europe/Oslo")
 RUN_AT = Settings.model_fields["nightly_run_at"].default
@@ -35,15 +35,6 @@ def status(tx) -> dict:
         ).fetchone()["s"]
 
 
-def add_run(tx, finished_at: datetime, status_: str = "succeeded", dry_run: bool = False, scoped: bool = False):
-    tx.execute(
-        "insert into public.certification_expiry_runs"
-        " (id, trigger, dry_run, organization_ids, started_at, finished_at, status, lease_expires_at)"
-        " values (%s, 'scheduled', %s, %s, %s - interval '1 minute', %s, %s, %s)",
-        (uuid.uuid4(), dry_run, [uuid.uuid4()] if scoped else None, finished_at, finished_at, status_, finished_at),
-    )
-
-
 def test_no_run_ever_is_no_recent_success(tx):
     result = status(tx)
     assert result["last_success_at"] is None
@@ -51,15 +42,15 @@ def test_no_run_ever_is_no_recent_success(tx):
 
 
 def test_a_success_before_the_night_began_does_not_keep_it(tx):
-    add_run(tx, datetime.now(UTC) - timedelta(hours=60))
+    add_finished_run(tx, datetime.now(UTC) - timedelta(hours=60))
     assert status(tx)["recent_success"] is False
-    add_run(tx, datetime.now(UTC) - timedelta(minutes=1))
+    add_finished_run(tx, datetime.now(UTC) - timedelta(minutes=1))
     assert status(tx)["recent_success"] is True
 
 
-@pytest.mark.parametrize("kind", [{"status_": "failed"}, {"status_": "partial"}, {"dry_run": True}, {"scoped": True}])
+@pytest.mark.parametrize("kind", [{"status": "failed"}, {"status": "partial"}, {"dry_run": True}, {"scoped": True}])
 def test_failed_partial_dry_and_coordinator_runs_do_not_count(tx, kind):
-    add_run(tx, datetime.now(UTC) - timedelta(minutes=1), **kind)
+    add_finished_run(tx, datetime.now(UTC) - timedelta(minutes=1), **kind)
     assert status(tx)["recent_success"] is False
 
 
@@ -108,7 +99,7 @@ def test_a_night_without_a_successful_run_is_a_breach_from_when_it_is_due(clock_
     with psycopg.connect(clock_database.dsn, row_factory=dict_row, autocommit=True) as conn:
         conn.execute("delete from public.certification_expiry_runs")
         conn.execute("delete from public.peer_mentors")
-        add_run(conn, oslo(night - timedelta(days=1), RUN_AT) + timedelta(minutes=5))  # last night's run
+        add_finished_run(conn, oslo(night - timedelta(days=1), RUN_AT) + timedelta(minutes=5))  # last night's run
         # Expired at the midnight that began this night: tonight's run's to pause.
         backlog = create_mentor(conn, uuid.uuid4(), expiry=night - timedelta(days=1))
 
@@ -133,7 +124,7 @@ def test_a_normal_night_is_never_a_breach(clock_database, clock_file, night):
         conn.execute("delete from public.certification_expiry_runs")
         conn.execute("delete from public.peer_mentors")
         for day in (night - timedelta(days=1), night):
-            add_run(conn, oslo(day, RUN_AT) + timedelta(minutes=5))
+            add_finished_run(conn, oslo(day, RUN_AT) + timedelta(minutes=5))
         answers = []
         # Hourly from the last midnight to the next, and at the instant the night is due.
         checks = [oslo(night, datetime.min.time()) + timedelta(hours=h, minutes=5) for h in range(24)]

@@ -1,5 +1,5 @@
-"""The job's request ids: reserved to the service role, and read back by the audit repair
-only for transitions that the named run can have made."""
+"""The job's request ids, read back by the audit repair only for transitions that
+the named run can have made (test_update_mentor_status: that they are the job's alone)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ from datetime import date
 
 import psycopg
 import pytest
-from psycopg import errors
 
 from certification_expiry.request_ids import request_id_for
 from tests.builders import (
     SERVICE_ROLE,
-    acting_as,
     call_rpc,
     create_coordinator,
     create_mentor,
     create_user,
-    user_claims,
+    finish_run,
+    start_run,
 )
 from tests.fakes import run_id_of
 
@@ -52,67 +51,7 @@ def test_python_and_sql_read_the_same_run_id_from_a_request_id(tx, request_id, m
     assert in_sql == run_id
 
 
-@pytest.mark.parametrize(
-    "request_id",
-    [
-        request_id_for(RUN, MENTOR),
-        "certification_expiry:not-a-uuid:x",
-        "certification_expiry:",
-    ],
-)
-@pytest.mark.parametrize("who", ["mentor", "coordinator"])
-def test_nobody_but_the_service_role_may_use_the_jobs_prefix(tx, organization_id, request_id, who):
-    mentor_user = create_user(tx)
-    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
-    actor = mentor_user if who == "mentor" else create_coordinator(tx, organization_id)
-    with pytest.raises(errors.InsufficientPrivilege) as raised:
-        call_rpc(
-            tx,
-            user_claims(actor),
-            p_mentor_id=mentor_id,
-            p_new_status="paused",
-            p_actor_id=actor,
-            p_request_id=request_id,
-        )
-    assert "belong to the certification expiry job" in str(raised.value)
-    # Other request ids are theirs to use.
-    result = call_rpc(
-        tx, user_claims(actor), p_mentor_id=mentor_id, p_new_status="paused", p_actor_id=actor, p_request_id="mine:1"
-    )
-    assert result["new_status"] == "paused"
-
-
-def test_a_mentor_cannot_replay_the_jobs_transition_under_its_request_id(tx, organization_id):
-    mentor_user = create_user(tx)
-    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
-    request_id = request_id_for(uuid.uuid4(), mentor_id)
-    call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_request_id=request_id)
-    with pytest.raises(errors.InsufficientPrivilege):
-        call_rpc(
-            tx,
-            user_claims(mentor_user),
-            p_mentor_id=mentor_id,
-            p_new_status="paused",
-            p_actor_id=mentor_user,
-            p_request_id=request_id,
-        )
-
-
 # --- the repair ---------------------------------------------------------------------------
-
-
-def start_run(tx: psycopg.Connection, dry_run: bool = False, actor_id: uuid.UUID | None = None) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    with acting_as(tx, SERVICE_ROLE):
-        tx.execute(
-            "select public.start_certification_expiry_run(%s, 'manual', %s, 600, %s)", (run_id, dry_run, actor_id)
-        )
-    return run_id
-
-
-def finish_run(tx: psycopg.Connection, run_id: uuid.UUID) -> None:
-    with acting_as(tx, SERVICE_ROLE):
-        tx.execute("select public.finish_certification_expiry_run(%s, 'failed', 0, 0, 0, 0)", (run_id,))
 
 
 def forge_history(tx: psycopg.Connection, mentor_id: uuid.UUID, request_id: str, **fields: object) -> int:
@@ -126,8 +65,7 @@ def forge_history(tx: psycopg.Connection, mentor_id: uuid.UUID, request_id: str,
 
 
 def repair(tx: psycopg.Connection) -> dict:
-    with acting_as(tx, SERVICE_ROLE):
-        return tx.execute("select public.repair_certification_expiry_audit() as result").fetchone()["result"]
+    return call_rpc(tx, SERVICE_ROLE, "repair_certification_expiry_audit")
 
 
 def audit_rows(tx: psycopg.Connection) -> dict[int, uuid.UUID]:
@@ -178,12 +116,7 @@ def test_a_coordinators_run_is_credited_only_with_its_own_pauses_in_its_organisa
     coordinator = create_coordinator(tx, organization_id)
     inside = create_mentor(tx, organization_id, expiry=date(2020, 1, 1))
     outside = create_mentor(tx, uuid.uuid4(), expiry=date(2020, 1, 1))
-    run_id = uuid.uuid4()
-    with acting_as(tx, SERVICE_ROLE):
-        tx.execute(
-            "select public.start_certification_expiry_run(%s, 'manual', false, 600, %s, %s)",
-            (run_id, coordinator, [organization_id]),
-        )
+    run_id = start_run(tx, actor_id=coordinator, organization_ids=[organization_id])
     own = forge_history(tx, inside, request_id_for(run_id, inside), actor_id=coordinator)
     by_the_system = create_mentor(tx, organization_id, expiry=date(2020, 1, 1))
     system = forge_history(tx, by_the_system, request_id_for(run_id, by_the_system))  # not the run's actor

@@ -1,17 +1,15 @@
-"""The run lease: one run at a time, idempotent on the run id, and a dead run's lease expires."""
+"""The run lease under real concurrency: of simultaneous starts exactly one wins
+(tests/contract/test_job_store.py holds the lease's rules for both stores)."""
 
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 
-from tests.builders import SERVICE_ROLE, acting_as
-
-START = "select public.start_certification_expiry_run(%s, 'scheduled', false, %s)"
+from tests.builders import start_run
 
 
 @pytest.fixture
@@ -22,11 +20,6 @@ def no_runs(database):
         conn.execute("delete from public.certification_expiry_runs")
 
 
-def start(conn: psycopg.Connection, run_id: uuid.UUID, lease_seconds: int = 600) -> None:
-    with acting_as(conn, SERVICE_ROLE):
-        conn.execute(START, (run_id, lease_seconds))
-
-
 def test_of_twenty_simultaneous_starts_exactly_one_takes_the_lease(database, no_runs):
     barrier = threading.Barrier(20)
 
@@ -34,7 +27,7 @@ def test_of_twenty_simultaneous_starts_exactly_one_takes_the_lease(database, no_
         with psycopg.connect(database.dsn, autocommit=True) as conn:
             barrier.wait(timeout=30)
             try:
-                start(conn, uuid.uuid4())
+                start_run(conn)
             except psycopg.Error as error:
                 return error.sqlstate or "?"
             return "started"
@@ -43,12 +36,3 @@ def test_of_twenty_simultaneous_starts_exactly_one_takes_the_lease(database, no_
         outcomes = sorted(pool.map(race, range(20)))
     assert outcomes == ["PT409"] * 19 + ["started"]
     assert no_runs.execute("select count(*) from public.certification_expiry_runs").fetchone() == (1,)
-
-
-def test_starting_again_with_the_same_run_id_is_a_replay(no_runs):
-    run_id = uuid.uuid4()
-    start(no_runs, run_id)
-    start(no_runs, run_id)  # the first answer was lost: asking again succeeds
-    with pytest.raises(psycopg.Error) as excinfo:
-        start(no_runs, uuid.uuid4())
-    assert excinfo.value.sqlstate == "PT409"

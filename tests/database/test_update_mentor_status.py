@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from certification_expiry.request_ids import request_id_for
 from tests.builders import (
     SERVICE_ROLE,
     acting_as,
@@ -263,3 +264,37 @@ def test_authenticated_cannot_update_or_insert_mentors_directly(tx, organization
         with pytest.raises(errors.InsufficientPrivilege), acting_as(tx, user_claims(user_id)):
             tx.execute(statement, {"id": mentor_id})
     assert status_of(tx, mentor_id)["status"] == "active"
+
+
+# --- the job's request ids are the job's ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        request_id_for(uuid.uuid4(), uuid.uuid4()),
+        "certification_expiry:not-a-uuid:x",
+        "certification_expiry:",
+    ],
+)
+@pytest.mark.parametrize("who", ["mentor", "coordinator"])
+def test_nobody_but_the_service_role_may_use_the_jobs_prefix(tx, organization_id, request_id, who):
+    mentor_user = create_user(tx)
+    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
+    actor = mentor_user if who == "mentor" else create_coordinator(tx, organization_id)
+    pause = {"p_mentor_id": mentor_id, "p_new_status": "paused", "p_actor_id": actor}
+    with pytest.raises(errors.InsufficientPrivilege) as raised:
+        call_rpc(tx, user_claims(actor), **pause, p_request_id=request_id)
+    assert "belong to the certification expiry job" in str(raised.value)
+    # Other request ids are theirs to use.
+    assert call_rpc(tx, user_claims(actor), **pause, p_request_id="mine:1")["new_status"] == "paused"
+
+
+def test_a_mentor_cannot_replay_the_jobs_transition_under_its_request_id(tx, organization_id):
+    mentor_user = create_user(tx)
+    mentor_id = create_mentor(tx, organization_id, user_id=mentor_user)
+    request_id = request_id_for(uuid.uuid4(), mentor_id)
+    call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_request_id=request_id)
+    own_pause = {"p_mentor_id": mentor_id, "p_new_status": "paused", "p_actor_id": mentor_user}
+    with pytest.raises(errors.InsufficientPrivilege):
+        call_rpc(tx, user_claims(mentor_user), **own_pause, p_request_id=request_id)

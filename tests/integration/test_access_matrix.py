@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from local_supabase.keys import PUBLISHABLE_KEY
+from tests.builders import SERVICE_ROLE, call_rpc, create_coordinator, create_mentor, create_user, days_from_today
 
 ACTORS = ("anon", "mentor", "other_mentor", "coordinator", "other_coordinator", "service")
 
@@ -34,24 +35,27 @@ class World:
         headers = {"apikey": api_key, "Authorization": f"Bearer {self.tokens[actor]}"}
         return httpx.request(method, f"{self.url}/rest/v1/{path}", headers=headers, timeout=10, **kwargs)
 
+    def rpc(self, actor: str, function: str, **arguments: object) -> httpx.Response:
+        """Call the function as `actor`, acting as themselves: their user id as p_actor_id
+        (null for anon and the service role, which act for no user)."""
+        user = self.users.get(actor)
+        arguments["p_actor_id"] = str(user) if user else None
+        return self.request(actor, "POST", f"rpc/{function}", json=arguments)
+
+    def status_of(self, mentor: str) -> str:
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute("select status from public.peer_mentors where id = %s", (mentor,)).fetchone()[0]
+
 
 @pytest.fixture(scope="module")
 def world(stack) -> World:
     home, away = uuid.uuid4(), uuid.uuid4()
-    users = {name: uuid.uuid4() for name in ("mentor", "other_mentor", "coordinator", "other_coordinator")}
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        for user in users.values():
-            conn.execute("insert into auth.users (id) values (%s)", (user,))
-        conn.execute("insert into public.organization_coordinators values (%s, %s)", (home, users["coordinator"]))
-        conn.execute("insert into public.organization_coordinators values (%s, %s)", (away, users["other_coordinator"]))
+        users = {name: create_user(conn) for name in ("mentor", "other_mentor")}
+        users |= {"coordinator": create_coordinator(conn, home), "other_coordinator": create_coordinator(conn, away)}
 
         def mentor(organization: uuid.UUID, user: uuid.UUID | None) -> str:
-            return conn.execute(
-                "insert into public.peer_mentors"
-                " (organization_id, user_id, full_name, status, certification_expiry_date)"
-                " values (%s, %s, 'Matrix', 'active', current_date - 10) returning id::text",
-                (organization, user),
-            ).fetchone()[0]
+            return str(create_mentor(conn, organization, expiry=days_from_today(-10), user_id=user, full_name="Matrix"))
 
         mentors = {
             "own": mentor(home, users["mentor"]),
@@ -202,22 +206,10 @@ RPC = {"anon": 401, "mentor": 200, "other_mentor": 403, "coordinator": 200, "oth
 @pytest.mark.parametrize("actor", ACTORS)
 def test_who_may_pause_a_mentor_through_the_rpc(world, actor):
     with psycopg.connect(world.dsn, autocommit=True) as conn:
-        (target,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, user_id, full_name) values (%s, %s, 'Target')"
-            " returning id::text",
-            (world.organizations["home"], world.users["mentor"]),
-        ).fetchone()
-    actor_id = str(world.users[actor]) if actor in world.users else None
-    response = world.request(
-        actor,
-        "POST",
-        "rpc/update_mentor_status",
-        json={"p_mentor_id": target, "p_new_status": "paused", "p_actor_id": actor_id},
-    )
+        target = str(create_mentor(conn, world.organizations["home"], user_id=world.users["mentor"]))
+    response = world.rpc(actor, "update_mentor_status", p_mentor_id=target, p_new_status="paused")
     assert response.status_code == RPC[actor], response.text
-    with psycopg.connect(world.dsn) as conn:
-        (status,) = conn.execute("select status from public.peer_mentors where id = %s", (target,)).fetchone()
-    assert status == ("paused" if RPC[actor] == 200 else "active")
+    assert world.status_of(target) == ("paused" if RPC[actor] == 200 else "active")
 
 
 LISTING = {"anon": 401, "mentor": {"own"}, "other_mentor": {"colleague"}, "coordinator": HOME}
@@ -329,13 +321,10 @@ ENDING = {
 def paused_target(world: World, expired: bool, pauser: uuid.UUID | None) -> str:
     """A new mentor of the home organisation, with the matrix's mentor as its login, paused by `pauser`."""
     with psycopg.connect(world.dsn, autocommit=True) as conn:
-        (target,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
-            " values (%s, %s, 'Target', current_date + %s) returning id::text",
-            (world.organizations["home"], world.users["mentor"], -10 if expired else 30),
-        ).fetchone()
-        conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (target, pauser))
-    return target
+        expiry = days_from_today(-10 if expired else 30)
+        target = create_mentor(conn, world.organizations["home"], expiry=expiry, user_id=world.users["mentor"])
+        call_rpc(conn, SERVICE_ROLE, p_mentor_id=target, p_new_status="paused", p_actor_id=pauser)
+    return str(target)
 
 
 @pytest.mark.parametrize("paused_by", ENDING)
@@ -343,18 +332,10 @@ def paused_target(world: World, expired: bool, pauser: uuid.UUID | None) -> str:
 def test_who_may_end_a_pause(world, paused_by, actor):
     pauser = {"mentor": world.users["mentor"], "coordinator": world.users["coordinator"]}.get(paused_by)
     target = paused_target(world, paused_by.endswith("expired"), pauser)
-    actor_id = str(world.users[actor]) if actor in world.users else None
-    response = world.request(
-        actor,
-        "POST",
-        "rpc/update_mentor_status",
-        json={"p_mentor_id": target, "p_new_status": "active", "p_actor_id": actor_id},
-    )
+    response = world.rpc(actor, "update_mentor_status", p_mentor_id=target, p_new_status="active")
     expected = ENDING[paused_by][ACTORS.index(actor)]
     assert response.status_code == expected, response.text
-    with psycopg.connect(world.dsn) as conn:
-        (status,) = conn.execute("select status from public.peer_mentors where id = %s", (target,)).fetchone()
-    assert status == ("active" if expected == 200 else "paused")
+    assert world.status_of(target) == ("active" if expected == 200 else "paused")
 
 
 RENEWAL = {"anon": 401, "mentor": 403, "other_mentor": 403, "coordinator": 200, "other_coordinator": 403}
@@ -364,22 +345,18 @@ RENEWAL |= {"service": 200}
 @pytest.mark.parametrize("actor", ACTORS)
 def test_who_may_record_a_renewal(world, actor):
     target = paused_target(world, expired=True, pauser=None)
-    actor_id = str(world.users[actor]) if actor in world.users else None
-    response = world.request(
+    renewed_until = date.today() + timedelta(days=365)
+    response = world.rpc(
         actor,
-        "POST",
-        "rpc/record_certification_renewal",
-        json={
-            "p_mentor_id": target,
-            "p_new_expiry_date": (date.today() + timedelta(days=365)).isoformat(),
-            "p_actor_id": actor_id,
-            "p_reactivate": True,
-        },
+        "record_certification_renewal",
+        p_mentor_id=target,
+        p_new_expiry_date=renewed_until.isoformat(),
+        p_reactivate=True,
     )
     assert response.status_code == RENEWAL[actor], response.text
     with psycopg.connect(world.dsn) as conn:
-        status, expiry = conn.execute(
-            "select status, certification_expiry_date > current_date from public.peer_mentors where id = %s",
-            (target,),
+        (expiry,) = conn.execute(
+            "select certification_expiry_date from public.peer_mentors where id = %s", (target,)
         ).fetchone()
-    assert (status, expiry) == (("active", True) if RENEWAL[actor] == 200 else ("paused", False))
+    renewed = RENEWAL[actor] == 200
+    assert (world.status_of(target), expiry == renewed_until) == (("active", True) if renewed else ("paused", False))

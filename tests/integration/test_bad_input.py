@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from certification_expiry.request_ids import request_id_for
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
+from tests.builders import create_coordinator, create_mentor, create_user, days_from_today
 from tests.function_client import function_test_client
 
 ENTRY_POINTS = ("certification_expiry_job", "certification_compliance_check")
@@ -144,9 +145,7 @@ def test_odd_rpc_arguments_get_a_4xx_never_a_5xx(stack, mentor_id, new_status, r
 
 def test_a_reason_longer_than_500_characters_is_refused_clearly(stack):
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        (mentor,) = conn.execute(
-            "insert into public.peer_mentors (organization_id) values (%s) returning id::text", (uuid.uuid4(),)
-        ).fetchone()
+        mentor = str(create_mentor(conn, uuid.uuid4()))
     response = httpx.post(
         f"{stack.url}/rest/v1/rpc/update_mentor_status",
         json={"p_mentor_id": mentor, "p_new_status": "paused", "p_reason": "x" * 10_000},
@@ -159,15 +158,10 @@ def test_a_reason_longer_than_500_characters_is_refused_clearly(stack):
 @pytest.fixture(scope="module")
 def signed_in_mentor(stack) -> tuple[str, str]:
     """A mentor with a login, its id and its access token; and one finished real run exists."""
-    user = uuid.uuid4()
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        conn.execute("insert into auth.users (id) values (%s)", (user,))
-        (mentor,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, user_id, status, certification_expiry_date)"
-            " values (%s, %s, 'active', current_date - 10) returning id::text",
-            (uuid.uuid4(), user),
-        ).fetchone()
-    return mentor, user_access_token(DEFAULT_JWT_SECRET, user)
+        user = create_user(conn)
+        mentor = create_mentor(conn, uuid.uuid4(), expiry=days_from_today(-10), user_id=user)
+    return str(mentor), user_access_token(DEFAULT_JWT_SECRET, user)
 
 
 def run_ids(dsn: str) -> list[uuid.UUID]:
@@ -214,16 +208,11 @@ def test_a_signed_in_mentor_cannot_disable_the_repair_or_forge_an_audit_row(stac
 @pytest.fixture(scope="module")
 def renewable(stack) -> tuple[str, uuid.UUID]:
     """A paused, expired mentor and a coordinator of its organisation, who may renew it."""
-    organization, coordinator = uuid.uuid4(), uuid.uuid4()
+    organization = uuid.uuid4()
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        conn.execute("insert into auth.users (id) values (%s)", (coordinator,))
-        conn.execute("insert into public.organization_coordinators values (%s, %s)", (organization, coordinator))
-        (mentor,) = conn.execute(
-            "insert into public.peer_mentors (organization_id, status, certification_expiry_date)"
-            " values (%s, 'paused', current_date - 10) returning id::text",
-            (organization,),
-        ).fetchone()
-    return mentor, coordinator
+        coordinator = create_coordinator(conn, organization)
+        mentor = create_mentor(conn, organization, status="paused", expiry=days_from_today(-10))
+    return str(mentor), coordinator
 
 
 DATES = st.one_of(

@@ -17,7 +17,7 @@ from supabase import Client, acreate_client, create_client
 
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import DEFAULT_JWT_SECRET, sign, user_access_token
-from tests.builders import make_mentors
+from tests.builders import create_user, make_mentors
 
 RPC = "update_mentor_status"
 
@@ -70,8 +70,7 @@ def test_rpc_errors_arrive_with_the_sqlstate_as_code(stack, service, autocommit_
 
 def test_permission_errors_are_403_with_a_jwt_and_401_for_anon(stack, autocommit_db):
     [mentor] = make_mentors(autocommit_db, 1)
-    outsider = uuid.uuid4()
-    autocommit_db.execute("insert into auth.users (id) values (%s)", (outsider,))
+    outsider = create_user(autocommit_db)
     user_token = user_access_token(DEFAULT_JWT_SECRET, outsider)
     user = create_client(stack.url, stack.anon_key)
     user.postgrest.auth(user_token)
@@ -300,8 +299,7 @@ def test_jwt_cases(stack, autocommit_db):
         assert (response.status_code, response.json()["code"]) == (401, code)
         assert "invalid_token" in response.headers["WWW-Authenticate"]
 
-    owner = uuid.uuid4()
-    autocommit_db.execute("insert into auth.users (id) values (%s)", (owner,))
+    owner = create_user(autocommit_db)
     autocommit_db.execute("update public.peer_mentors set user_id = %s where id = %s", (owner, mentor))
     as_mentor = get(Authorization=f"Bearer {user_access_token(DEFAULT_JWT_SECRET, owner)}")
     assert as_mentor.json() == [{"id": mentor}]  # authenticated, and the policy lets it see itself

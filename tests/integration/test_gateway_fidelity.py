@@ -28,6 +28,14 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["code"]
 
 
+def rename(stack, mentor: str, name: str, prefer: str, select: str | None = None) -> httpx.Response:
+    """PATCH the mentor's full_name over HTTP, with this Prefer header and select=."""
+    selected = f"&select={select}" if select else ""
+    return rest(
+        stack, f"peer_mentors?id=eq.{mentor}{selected}", "PATCH", json={"full_name": name}, headers={"Prefer": prefer}
+    )
+
+
 # --- .single() ---------------------------------------------------------------------------------
 
 
@@ -197,20 +205,12 @@ def test_a_function_s_filter_on_a_name_that_is_not_a_column_is_refused(stack, au
 
 def test_a_write_returns_only_the_selected_columns_and_its_count(stack, autocommit_db, service):
     [mentor] = make_mentors(autocommit_db, 1)
-    response = rest(
-        stack,
-        f"peer_mentors?id=eq.{mentor}&select=id,full_name",
-        "PATCH",
-        json={"full_name": "Renamed"},
-        headers={"Prefer": "return=representation,count=exact"},
-    )
+    response = rename(stack, mentor, "Renamed", "return=representation,count=exact", select="id,full_name")
     assert response.status_code == 200, response.text
     assert response.json() == [{"id": mentor, "full_name": "Renamed"}]
     assert response.headers["Content-Range"] == "0-0/1"
 
-    minimal = rest(
-        stack, f"peer_mentors?id=eq.{mentor}", "PATCH", json={"full_name": "Again"}, headers={"Prefer": "count=exact"}
-    )
+    minimal = rename(stack, mentor, "Again", "count=exact")
     assert (minimal.status_code, minimal.headers["Content-Range"]) == (204, "0-0/1")
 
     updated = service.table("peer_mentors").update({"full_name": "Third"}, count=CountMethod.exact).eq("id", mentor)
@@ -221,13 +221,7 @@ def test_a_write_returns_only_the_selected_columns_and_its_count(stack, autocomm
 
 def test_a_write_selecting_a_column_that_does_not_exist_is_refused_and_writes_nothing(stack, autocommit_db):
     [mentor] = make_mentors(autocommit_db, 1)
-    response = rest(
-        stack,
-        f"peer_mentors?id=eq.{mentor}&select=%25s",
-        "PATCH",
-        json={"full_name": "Never"},
-        headers={"Prefer": "return=representation"},
-    )
+    response = rename(stack, mentor, "Never", "return=representation", select="%25s")
     assert error_of(response) == (400, "42703")
     (name,) = autocommit_db.execute("select full_name from public.peer_mentors where id = %s", (mentor,)).fetchone()
     assert name != "Never"
@@ -334,12 +328,6 @@ def test_a_percent_in_an_alias_is_the_alias_on_reads_and_on_writes(stack, autoco
     assert read.json() == [{"x%s": mentor, "%%": "Mentor 1"}]
     written = service.table("peer_mentors").update({"full_name": "100% renewed"}).eq("id", mentor).execute()
     assert written.data[0]["full_name"] == "100% renewed"
-    patched = rest(
-        stack,
-        f"peer_mentors?id=eq.{mentor}&select=x%25s:id",
-        "PATCH",
-        json={"full_name": "x"},
-        headers={"Prefer": "return=representation"},
-    )
+    patched = rename(stack, mentor, "x", "return=representation", select="x%25s:id")
     assert patched.status_code == 200, patched.text
     assert patched.json() == [{"x%s": mentor}]

@@ -13,6 +13,7 @@ from postgrest.exceptions import APIError
 from supabase import Client, create_client
 
 from local_supabase.ephemeral import Stack
+from tests.builders import SERVICE_ROLE, call_rpc, create_coordinator, create_mentor, create_user
 
 
 @dataclass
@@ -33,25 +34,18 @@ class Chapter:
     def add_mentor(self, expiry: date, paused_by: uuid.UUID | None) -> str:
         """A mentor of the chapter, paused by this user (None: the system)."""
         with psycopg.connect(self.stack.database.dsn, autocommit=True) as conn:
-            (mentor,) = conn.execute(
-                "insert into public.peer_mentors (organization_id, user_id, full_name, certification_expiry_date)"
-                " values (%s, %s, 'Lifecycle', %s) returning id::text",
-                (self.organization_id, self.mentor_user, expiry),
-            ).fetchone()
-            conn.execute("select public.update_mentor_status(%s, 'paused', %s)", (mentor, paused_by))
-        return mentor
+            mentor = create_mentor(conn, self.organization_id, expiry=expiry, user_id=self.mentor_user)
+            call_rpc(conn, SERVICE_ROLE, p_mentor_id=mentor, p_new_status="paused", p_actor_id=paused_by)
+        return str(mentor)
 
 
 @pytest.fixture
 def chapter(stack: Stack) -> Chapter:
-    users = [uuid.uuid4() for _ in range(3)]
     home = uuid.uuid4()
     with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
-        for user in users:
-            conn.execute("insert into auth.users (id) values (%s)", (user,))
-        conn.execute("insert into public.organization_coordinators values (%s, %s)", (home, users[1]))
-        conn.execute("insert into public.organization_coordinators values (%s, %s)", (uuid.uuid4(), users[2]))
-    return Chapter(stack, *users, organization_id=home)
+        mentor_user = create_user(conn)
+        coordinator, outsider = create_coordinator(conn, home), create_coordinator(conn, uuid.uuid4())
+    return Chapter(stack, mentor_user, coordinator, outsider, organization_id=home)
 
 
 def end_pause(client: Client, mentor: str, actor: uuid.UUID | None) -> dict:

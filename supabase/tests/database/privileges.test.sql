@@ -1,7 +1,7 @@
 -- Who may call and read what, and how the definer-rights code is fenced.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(20);
+select plan(22);
 
 select function_privs_are('public', 'update_mentor_status', array['uuid', 'text', 'uuid', 'text', 'integer', 'text'],
   'anon', array[]::text[], 'anon may not call update_mentor_status');
@@ -38,6 +38,21 @@ select isnt_definer('public', 'repair_certification_expiry_audit', array[]::text
 select is(
   (select proconfig from pg_proc where oid = 'public.update_mentor_status(uuid, text, uuid, text, integer, text)'::regprocedure),
   array['search_path=""'], 'update_mentor_status pins an empty search_path');
+-- The helpers the RPCs are built from (ending_a_pause) run only inside them;
+-- the views that signed-in users read call certification_today.
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname = 'public' and has_function_privilege('authenticated', p.oid, 'execute')
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')),
+  array['certification_today', 'record_certification_renewal', 'update_mentor_status'],
+  'of public''s functions, signed-in users may call the two that change a mentor, and today''s date');
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname = 'public' and has_function_privilege('service_role', p.oid, 'execute')
+     and p.proname in ('check_mentor_change_caller', 'lock_mentor_for_change', 'is_organization_coordinator',
+       'check_replay_matches', 'mentor_status_change_result', 'check_may_act_on_mentor', 'check_mentor_transition',
+       'check_may_end_pause', 'record_mentor_status_change', 'certification_renewal_result')),
+  null, 'nor does the service role call a helper: every change goes through the checks');
 select is(
   (select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
    where n.nspname = 'public' and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')),
