@@ -1,5 +1,6 @@
-"""The documentation a newcomer walks into: a README that fits on a screen, every
-link in it and in docs/ resolving, and every docs path the code cites existing."""
+"""The documentation a newcomer walks into: a README that fits on a screen, whose
+layout table names the tree on disk; every link in it and in docs/ resolving; and
+every docs path the code cites existing."""
 
 from __future__ import annotations
 
@@ -32,6 +33,30 @@ CODE = [
 
 def test_the_readme_fits_on_a_screen():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+def layout_paths() -> set[Path]:
+    """The paths the README's layout table names; a bare file name lives beside
+    the file named before it in the same row (`certification_expiry/job.py`, `run_state.py`)."""
+    table = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n\n", 2)[1]
+    paths = set()
+    for row in table.splitlines()[2:]:
+        folder = ROOT
+        for name in re.findall(r"`([^`]+)`", row.split("|")[1]):
+            path = ROOT / name if "/" in name else folder / name
+            folder = ROOT if name.endswith("/") else path.parent
+            paths.add(path)
+    return paths
+
+
+def test_the_readme_layout_is_the_tree_on_disk():
+    named = layout_paths()
+    assert not {str(path.relative_to(ROOT)) for path in named if not path.exists()}
+    modules = {path for path in (ROOT / "certification_expiry").iterdir() if path.suffix in (".py", ".json")}
+    assert not {path.name for path in modules - named if path.name != "__init__.py"}, "modules the layout omits"
+    folders = {path for path in ROOT.iterdir() if path.is_dir() and not path.name.startswith(".")}
+    covered = {folder for folder in folders for path in named if folder in (path, *path.parents)}
+    assert not {folder.name for folder in folders - covered}, "folders the layout omits"
 
 
 @pytest.mark.parametrize("document", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
