@@ -122,16 +122,21 @@ $$;
 
 -- May this caller act on this mentor at all: the service role (and a direct
 -- connection of the owner) on anyone; a signed-in user on their own record or
--- on the mentors of an organisation they coordinate. Returns whether the actor
--- coordinates the mentor's organisation.
+-- on the mentors of an organisation they coordinate. Returns whether a signed-in
+-- actor coordinates the mentor's organisation (false for the others, whom no
+-- later rule asks: the nightly job's pauses read no coordinators).
 create function public.check_may_act_on_mentor(p_caller text, p_mentor public.peer_mentors, p_actor_id uuid)
 returns boolean language plpgsql stable set search_path = '' as $$
 declare
-  v_is_coordinator boolean := public.is_organization_coordinator(p_mentor.organization_id, p_actor_id);
+  v_is_coordinator boolean;
 begin
+  if p_caller <> 'authenticated' then
+    return false;
+  end if;
+  v_is_coordinator := public.is_organization_coordinator(p_mentor.organization_id, p_actor_id);
   -- `is not distinct from`: a mentor without a login has a null user_id, and a
   -- null here must mean "no", not "unknown" (which `not` would let through).
-  if p_caller = 'authenticated' and not (v_is_coordinator or p_mentor.user_id is not distinct from p_actor_id) then
+  if not (v_is_coordinator or p_mentor.user_id is not distinct from p_actor_id) then
     raise exception 'user % is neither mentor % nor a coordinator of its organisation', p_actor_id, p_mentor.id
       using errcode = '42501';
   end if;
