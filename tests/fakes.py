@@ -298,8 +298,8 @@ class FakeStore:
         if self.audit_failures:
             raise self.audit_failures.pop(0)
         self.audit_writes.append(list(rows))
-        for row in rows:
-            self.audit[(row.job_run_id, row.mentor_id)] = row
+        for row in rows:  # append-only: a row already there is kept as it was
+            self.audit.setdefault((row.job_run_id, row.mentor_id), row)
 
     # --- the compliance port ----------------------------------------------------------
 

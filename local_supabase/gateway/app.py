@@ -87,7 +87,12 @@ class Gateway(RpcHandlers, TableHandlers, AdminEndpoints):
         try:
             async with self.pool.connection() as conn:
                 cursor = AsyncClientCursor(conn)
-                query = cursor.mogrify(f"{REQUEST_CONTEXT_SQL};{statement}", (*context, *params))
+                role_settings = self.schema.role_settings.get(caller.role, ())
+                settings_sql = ";select set_config(%s, %s, true)" * len(role_settings)
+                query = cursor.mogrify(
+                    f"{REQUEST_CONTEXT_SQL}{settings_sql};{statement}",
+                    (*context, *(part for setting in role_settings for part in setting), *params),
+                )
                 await cursor.execute(("set transaction read only;" if read_only else "") + query)
                 while cursor.nextset():
                     pass

@@ -35,8 +35,13 @@ class SchemaCache:
     def __init__(self) -> None:
         self.relations: dict[str, Relation] = {}
         self.functions: dict[str, list[Function]] = {}
+        # The settings of each role the gateway switches to (`alter role anon set
+        # statement_timeout = ...`), which PostgREST applies to every request made
+        # as that role ("impersonated role settings"), as (name, value) pairs.
+        self.role_settings: dict[str, tuple[tuple[str, str], ...]] = {}
 
     async def load(self, conn: AsyncConnection) -> None:
+        await self._load_role_settings(conn)
         relations = await conn.execute(
             """
             select c.relname,
@@ -81,6 +86,24 @@ class SchemaCache:
                     returns_void,
                 )
             )
+
+    async def _load_role_settings(self, conn: AsyncConnection) -> None:
+        rows = await conn.execute(
+            """
+            select r.rolname, s.setconfig
+            from pg_db_role_setting s
+            join pg_roles r on r.oid = s.setrole
+            where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+              and pg_has_role(current_user, r.oid, 'member') and r.rolname <> current_user
+            order by s.setdatabase
+            """
+        )
+        settings: dict[str, dict[str, str]] = {}
+        for role, config in await rows.fetchall():
+            for entry in config:
+                name, _, value = entry.partition("=")
+                settings.setdefault(role, {})[name] = value  # a database's setting overrides the role's
+        self.role_settings = {role: tuple(values.items()) for role, values in settings.items()}
 
     def find_function(self, name: str, given: set[str]) -> Function | None:
         """The overload whose arguments are exactly satisfiable by the given names."""

@@ -60,7 +60,10 @@ def test_a_missing_grant_is_named(deployment):
         finally:
             conn.execute(f"grant execute on function {function} to authenticated")
     assert list(failed) == ["the schema, its security and its grants"]
-    assert f"authenticated lacks execute on {function}" in failed["the schema, its security and its grants"]
+    assert (
+        f"authenticated on {function}: has nothing, should have EXECUTE"
+        in failed["the schema, its security and its grants"]
+    )
 
 
 def test_the_command_prints_the_checklist_and_exits_non_zero_on_a_failure(deployment):

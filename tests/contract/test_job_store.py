@@ -207,7 +207,7 @@ def test_a_finish_whose_counts_do_not_add_up_is_refused(world):
     assert world.run_status(run_id) == "running"
 
 
-def test_audit_rows_are_upserted_one_per_run_and_mentor(world):
+def test_audit_rows_are_written_once_per_run_and_mentor_and_never_changed(world):
     run_id = start(world)
     mentor_id = world.add_mentor(world.today - timedelta(days=2))
     transition = world.store.pause(world.store.current(mentor_id), request_id_for(run_id, mentor_id), None)
@@ -221,6 +221,7 @@ def test_audit_rows_are_upserted_one_per_run_and_mentor(world):
     )
     world.store.write_audit([row])
     world.store.write_audit([row])  # a retried chunk
+    world.store.write_audit([row.model_copy(update={"certification_expiry_date": world.today})])
     assert world.audit() == [row]
 
 

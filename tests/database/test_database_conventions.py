@@ -20,6 +20,9 @@ from psycopg.rows import dict_row
 
 API_ROLES = ("anon", "authenticated")
 EXCEPTIONS = {
+    # Chapter websites list mentors with the publishable key: the public listing's
+    # three columns, nothing else (migration public_listing_for_websites).
+    "0026_pg_graphql_anon_table_exposed": {"listed_peer_mentors"},
     # Signed-in users read these through the API under row level security
     # (migration api_exposure).
     "0027_pg_graphql_authenticated_table_exposed": {

@@ -1,6 +1,8 @@
 """The runbook's pg_cron fallback, run exactly as written in docs/runbook.md.
 
-pg_cron is real (Debian's postgresql-15-cron). pg_net is not packaged for Debian,
+pg_cron is real (Debian's postgresql-15-cron), so this module's cluster is Debian's
+PostgreSQL 15, the one server here that has it; the rest of the tests run on 17.
+The test runs wherever pg_cron exists. pg_net is not packaged for Debian,
 so `net.http_post` and Supabase Vault are stand-ins with their real signatures:
 the request is recorded instead of sent, and checked.
 """
@@ -14,7 +16,7 @@ import psycopg
 import pytest
 
 from local_supabase.ephemeral import throwaway_cluster
-from local_supabase.postgres import PROJECT_ROOT, Cluster
+from local_supabase.postgres import DEBIAN_POSTGRES_15, PROJECT_ROOT, Cluster
 
 RUNBOOK = (PROJECT_ROOT / "docs" / "runbook.md").read_text()
 KEY = "sb_secret_from-vault"
@@ -50,7 +52,7 @@ def runbook_sql(marker: str) -> str:
 @pytest.fixture(scope="module")
 def cron_database() -> Iterator[Cluster]:
     settings = {"shared_preload_libraries": "pg_cron", "cron.database_name": "postgres"}
-    with throwaway_cluster(extra_settings=settings) as cluster:
+    with throwaway_cluster(extra_settings=settings, bindir=DEBIAN_POSTGRES_15) as cluster:
         with psycopg.connect(cluster.dsn, autocommit=True) as conn:
             conn.execute("create extension pg_cron")
             conn.execute(STAND_INS)

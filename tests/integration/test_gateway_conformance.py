@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, acreate_client, create_client
@@ -217,6 +219,21 @@ def test_unknown_table_is_pgrst205(service):
 # --- writes ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def scratch_runs(stack) -> Iterator[str]:
+    """A table shaped like the run ledger (defaults, checks, keys) that the service
+    role may write: the product's own tables grant it no such writes any more
+    (migration explicit_api_grants), and these tests are about the gateway's."""
+    with psycopg.connect(stack.database.dsn, autocommit=True) as conn:
+        conn.execute("create table public.gateway_scratch_runs (like public.certification_expiry_runs including all)")
+        conn.execute("alter table public.gateway_scratch_runs enable row level security")
+        conn.execute("grant select, insert, update, delete on public.gateway_scratch_runs to service_role")
+        try:
+            yield "gateway_scratch_runs"
+        finally:
+            conn.execute("drop table public.gateway_scratch_runs")
+
+
 def run_row(run_id: uuid.UUID, status: str = "failed") -> dict[str, object]:
     """A finished run: at most one row may be `running` (the lease's unique index)."""
     return {
@@ -228,8 +245,8 @@ def run_row(run_id: uuid.UUID, status: str = "failed") -> dict[str, object]:
     }
 
 
-def test_upsert_merges_or_ignores_duplicates(service):
-    runs = service.table("certification_expiry_runs")
+def test_upsert_merges_or_ignores_duplicates(service, scratch_runs):
+    runs = service.table(scratch_runs)
     run_id = uuid.uuid4()
     runs.insert(run_row(run_id, "partial"), returning="minimal").execute()
 
@@ -245,21 +262,21 @@ def test_upsert_merges_or_ignores_duplicates(service):
     assert excinfo.value.code == "23505"
 
 
-def test_missing_columns_take_their_defaults(service, autocommit_db):
+def test_missing_columns_take_their_defaults(service, autocommit_db, scratch_runs):
     run_id = uuid.uuid4()
-    service.table("certification_expiry_runs").insert(
+    service.table(scratch_runs).insert(
         [{"id": str(run_id), "trigger": "scheduled", "lease_expires_at": "2000-01-01T00:00:00Z"}],
         default_to_null=False,
     ).execute()
     started_at, status = autocommit_db.execute(
-        "select started_at, status from public.certification_expiry_runs where id = %s", (run_id,)
+        "select started_at, status from public.gateway_scratch_runs where id = %s", (run_id,)
     ).fetchone()
     assert started_at is not None
     assert status == "running"
 
 
-def test_patch_and_delete_with_filters(service):
-    runs = service.table("certification_expiry_runs")
+def test_patch_and_delete_with_filters(service, scratch_runs):
+    runs = service.table(scratch_runs)
     first, second = uuid.uuid4(), uuid.uuid4()
     runs.insert([run_row(first), run_row(second)]).execute()
     updated = runs.update({"candidate_count": 5}).eq("id", str(first)).execute().data

@@ -54,7 +54,11 @@ def test_the_readme_layout_is_the_tree_on_disk():
     assert not {str(path.relative_to(ROOT)) for path in named if not path.exists()}
     modules = {path for path in (ROOT / "certification_expiry").iterdir() if path.suffix in (".py", ".json")}
     assert not {path.name for path in modules - named if path.name != "__init__.py"}, "modules the layout omits"
-    folders = {path for path in ROOT.iterdir() if path.is_dir() and not path.name.startswith(".")}
+    # Folders that .gitignore keeps out of the repository (node_modules/) are installed state.
+    ignored = {line.strip("/") for line in (ROOT / ".gitignore").read_text().splitlines() if line.endswith("/")}
+    folders = {
+        path for path in ROOT.iterdir() if path.is_dir() and not path.name.startswith(".") and path.name not in ignored
+    }
     covered = {folder for folder in folders for path in named if folder in (path, *path.parents)}
     assert not {folder.name for folder in folders - covered}, "folders the layout omits"
 

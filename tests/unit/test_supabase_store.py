@@ -8,9 +8,10 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from postgrest.exceptions import APIError
 
 from certification_expiry.ports import StoreError, StoreErrorKind
-from certification_expiry.supabase_store import SupabaseMentorStore
+from certification_expiry.supabase_store import SupabaseMentorStore, classify
 
 
 class Clients:
@@ -54,3 +55,33 @@ def test_a_failed_call_is_translated_and_gives_its_client_back():
     assert raised.value.kind is StoreErrorKind.TRANSIENT
     store._call(lambda client: client)
     assert len(clients.made) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        # The hosted roles' timeouts: someone else held the row, or the database was slow.
+        ("57014", StoreErrorKind.TRANSIENT),
+        ("55P03", StoreErrorKind.TRANSIENT),
+        ("57P01", StoreErrorKind.TRANSIENT),
+        ("08006", StoreErrorKind.TRANSIENT),
+        ("53300", StoreErrorKind.TRANSIENT),
+        ("40001", StoreErrorKind.TRANSIENT),
+        ("40P01", StoreErrorKind.TRANSIENT),
+        ("PGRST001", StoreErrorKind.TRANSIENT),
+        ("503", StoreErrorKind.TRANSIENT),
+        # What another try cannot change.
+        ("42501", StoreErrorKind.PERMANENT),
+        ("22023", StoreErrorKind.PERMANENT),
+        ("55000", StoreErrorKind.PERMANENT),
+        ("57000", StoreErrorKind.PERMANENT),
+        ("23505", StoreErrorKind.PERMANENT),
+        ("PGRST116", StoreErrorKind.PERMANENT),
+        ("PT404", StoreErrorKind.NOT_FOUND),
+        ("PT409", StoreErrorKind.CONFLICT),
+        ("PT429", StoreErrorKind.RATE_LIMITED),
+    ],
+)
+def test_each_error_code_is_classified_for_the_retry_decision(code, kind):
+    error = APIError({"code": code, "message": "m", "details": None, "hint": None})
+    assert classify(error).kind is kind

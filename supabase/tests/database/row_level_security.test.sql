@@ -2,7 +2,7 @@
 -- the listing.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(12);
+select plan(13);
 
 insert into auth.users (id) values
   ('d0000000-0000-4000-8000-0000000000b1'), ('c0000000-0000-4000-8000-0000000000b1'),
@@ -31,10 +31,10 @@ select results_eq('select * from mine', $$values ('e0000000-0000-4000-8000-00000
 select is((select count(*)::int from public.mentor_status_history where mentor_id::text like 'e0000000-0000-4000-8000-0000000000b%'),
   2, 'a mentor sees its own history');
 select is((select count(*)::int from public.listed_peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%'),
-  1, 'a mentor sees itself on the listing');
+  2, 'a mentor sees the public listing, every organisation''s');
 reset role;
 
--- A coordinator: their organisation's mentors, and its listing without the expired one.
+-- A coordinator: their organisation's mentors; the listing without the expired one.
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "c0000000-0000-4000-8000-0000000000b1"}', true);
 select results_eq('select * from mine order by 1',
@@ -43,7 +43,8 @@ select results_eq('select * from mine order by 1',
 select is((select count(*)::int from public.mentor_status_history where mentor_id::text like 'e0000000-0000-4000-8000-0000000000b%'),
   4, 'a coordinator sees its organisation''s history');
 select results_eq($$select id::text from public.listed_peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%'$$,
-  $$values ('e0000000-0000-4000-8000-0000000000b1')$$, 'the listing leaves the expired mentor out');
+  $$values ('e0000000-0000-4000-8000-0000000000b1'), ('e0000000-0000-4000-8000-0000000000b3')$$,
+  'the listing leaves the expired mentor out');
 select throws_ok('select count(*) from public.certification_expiry_runs', '42501', null,
   'the run ledger is closed to a coordinator');
 reset role;
@@ -61,10 +62,12 @@ select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "f0000
 select is_empty('select * from mine', 'a stranger sees nobody');
 reset role;
 
--- anon: no grant at all.
+-- anon (a chapter website's publishable key): the listing, and nothing else.
 set local role anon;
 select set_config('request.jwt.claims', '{"role": "anon"}', true);
 select throws_ok('select count(*) from public.peer_mentors', '42501', null, 'anon may not read mentors');
+select is((select count(*)::int from public.listed_peer_mentors where id::text like 'e0000000-0000-4000-8000-0000000000b%'),
+  2, 'anon lists the valid active mentors');
 reset role;
 
 -- The service role: everyone.
