@@ -78,7 +78,12 @@ stack: setup
 stack-down: $(VENV)/.installed
 	$(PYTHON) -m local_supabase.stack down
 
-.PHONY: verify-deployment
+.PHONY: verify-deployment rehearse-deploy
+
+## cloudbuild.yaml run with the installed gcloud against local stand-ins of Google's
+## APIs: a first deploy, drift, a redeploy (make test runs it too).
+rehearse-deploy: setup
+	$(PYTHON) -m tools.rehearse_deploy
 
 ## A deployment checked end to end: the local one by default, a deployed one with
 ## FUNCTION_URL, COMPLIANCE_URL, SUPABASE_SECRET_KEY (and SUPABASE_DB_URL) set.

@@ -45,28 +45,29 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
     table_path().write_text("\n".join(lines) + "\n")
 
 
-# Cloud Run functions' published vCPU for each memory setting of a gen2 function.
-VCPU_BY_MEMORY = {"256 MiB": 0.167, "512 MiB": 0.333, "1 GiB": 0.583, "2 GiB": 1.0}
+# The CPU settings Cloud Run accepts: the deployment's whole vCPU (with its
+# concurrency of 8), and fractions that require --concurrency=1 (docs/deploying.md).
+VCPU_SETTINGS = {"1 vCPU (deployed)": 1.0, "0.5 vCPU, concurrency 1": 0.5, "0.333 vCPU, concurrency 1": 0.333}
 SIZING_MENTORS = (10_000, 100_000, 1_000_000)
 
 
 def _sizing(memory: dict[str, Any]) -> list[str]:
-    """The run's CPU-bound time by memory setting, from the measured CPU per mentor
+    """The run's CPU-bound time at each CPU setting, from the measured CPU per mentor
     (docs/deploying.md, "Sizing", explains the use)."""
     per_mentor = next((value for key, value in memory.items() if key.startswith("cpu_ms_per_mentor_at_")), None)
     if per_mentor is None:
         return []
-    header = " | ".join(f"{memory_size} ({vcpu} vCPU)" for memory_size, vcpu in VCPU_BY_MEMORY.items())
+    header = " | ".join(VCPU_SETTINGS)
     lines = [
         "",
         f"## Sizing: CPU-bound seconds of a run, at {per_mentor} ms of CPU per mentor",
         "",
         f"| mentors | CPU-seconds | {header} |",
-        "|---" * (len(VCPU_BY_MEMORY) + 2) + "|",
+        "|---" * (len(VCPU_SETTINGS) + 2) + "|",
     ]
     for mentors in SIZING_MENTORS:
         cpu = mentors * per_mentor / 1000
-        cells = " | ".join(f"{cpu / vcpu:,.0f} s" for vcpu in VCPU_BY_MEMORY.values())
+        cells = " | ".join(f"{cpu / vcpu:,.0f} s" for vcpu in VCPU_SETTINGS.values())
         lines.append(f"| {mentors:,} | {cpu:,.0f} | {cells} |")
     return lines
 

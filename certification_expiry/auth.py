@@ -56,12 +56,13 @@ class GoogleIdentityTokens:
         self,
         audience: str,
         allowed_invokers: list[str],
-        certs_url: str = GOOGLE_CERTS_URL,
+        certs_url: str | None = None,
         timeout_seconds: float = KEY_FETCH_TIMEOUT_SECONDS,
     ) -> None:
         self.audience = audience
         self.allowed_invokers = allowed_invokers
-        self.certs_url = certs_url
+        # Read when built, not when defined: the unit tier points it at a loopback stand-in.
+        self.certs_url = certs_url or GOOGLE_CERTS_URL
         self.timeout_seconds = timeout_seconds
         self._request: Callable[..., Any] | None = None
         self._lock = threading.Lock()
@@ -109,9 +110,10 @@ class GoogleIdentityTokens:
         email = claims.get("email")
         # The boolean true: a string "false" is truthy.
         if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("email_verified") is not True:
-            raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"unverified email {email!r}")
+            # A refused identity may be a person's account: its email is never logged.
+            raise PermissionDeniedError("this identity is not an allowed invoker", detail="email not verified")
         if email not in self.allowed_invokers:
-            raise PermissionDeniedError("this identity is not an allowed invoker", detail=f"email {email!r}")
+            raise PermissionDeniedError("this identity is not an allowed invoker", detail="not in ALLOWED_INVOKERS")
         return Invoker(InvokerKind.OIDC, email=email)
 
 
@@ -143,7 +145,9 @@ class SupabaseUserTokens:
                 raise VerificationUnavailableError(
                     "the token cannot be verified right now; try again later", detail=f"the project's JWKS: {error}"
                 ) from error
-            except jwt.PyJWKClientError as error:
+            except (jwt.PyJWKClientError, jwt.PyJWKSetError) as error:
+                # PyJWKSetError: the project publishes no usable key (HS256 only), so
+                # no asymmetric token of it can be valid.
                 raise AuthenticationError(
                     "the access token is not valid for this project", detail=str(error)
                 ) from error
@@ -191,7 +195,8 @@ def _user(claims: dict[str, Any]) -> Invoker:
     """A signed-in user from verified claims; any other role may not do this."""
     _refuse_other_roles(claims)
     try:
-        return Invoker(InvokerKind.USER, user_id=uuid.UUID(str(claims.get("sub"))), email=claims.get("email"))
+        # A user is their id: their email is personal data, and never needed.
+        return Invoker(InvokerKind.USER, user_id=uuid.UUID(str(claims.get("sub"))))
     except ValueError as error:
         raise AuthenticationError("the token's subject is not a user id") from error
 

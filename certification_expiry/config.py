@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import time
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,6 +13,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .models import NightlySchedule
 
 MIN_JWT_SECRET_LENGTH = 32
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -63,13 +74,25 @@ class Settings(BaseSettings):
         """Set but empty or short is a mistake (a secret manager handing back an empty
         value, a truncated paste): refuse to start rather than fail every JWT. Supabase's
         secrets are at least 32 characters, as HS256 keys should be (RFC 7518, 3.2)."""
-        if secret is not None and len(secret.get_secret_value()) < MIN_JWT_SECRET_LENGTH:
-            length = len(secret.get_secret_value())
+        if secret is not None and len(secret.get_secret_value().strip()) < MIN_JWT_SECRET_LENGTH:
+            length = len(secret.get_secret_value().strip())
             raise ValueError(
-                f"SUPABASE_JWT_SECRET is set but {length} characters long; it must be the project's JWT secret,"
-                f" at least {MIN_JWT_SECRET_LENGTH} characters, or be unset"
+                f"SUPABASE_JWT_SECRET is set but {length} characters long without blanks; it must be the project's"
+                f" JWT secret, at least {MIN_JWT_SECRET_LENGTH} characters, or be unset"
             )
         return secret
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _supabase_url_is_the_projects_api(cls, url: str) -> str:
+        """An http(s) URL with a host, https unless it is this machine's (the local
+        stack): anything else fails every request, so it fails the start instead."""
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("SUPABASE_URL must be the project's API URL, https://<ref>.supabase.co")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("SUPABASE_URL must use https unless it points at this machine (the local stack)")
+        return url.strip().rstrip("/")
 
     @field_validator("allowed_invokers", "supabase_secret_key", mode="before")
     @classmethod

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 import flask
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from .errors import (
     AuthenticationError,
@@ -24,7 +26,7 @@ from .errors import (
     RunRateLimitedError,
     VerificationUnavailableError,
 )
-from .log_events import LOGGER_NAME, log_event
+from .log_events import LOGGER_NAME, excerpt, log_event
 from .models import Invoker, JobRequest, RunStatus
 from .runtime import Runtime
 
@@ -64,9 +66,31 @@ def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, 
         code=code,
         status=status,
         reason=error.message,
-        detail=error.detail,
+        # The detail may quote the request (a token's key id, a library's message about it).
+        detail=excerpt(error.detail),
     )
     return json_response({"error": {"code": code, "message": error.message}}, status, headers)
+
+
+def framework_error_response(error: Exception) -> ResponseTuple:
+    """What the function answers for what never reached an entry point (the
+    framework's own routes, /robots.txt among them) or escaped one: JSON, like every
+    other answer. Only the HTTP server's refusals of malformed HTTP are not ours."""
+    if isinstance(error, HTTPException) and error.code is not None and error.code < 500:
+        status, code = error.code, re.sub(r"\W+", "_", (error.name or "error").lower()).strip("_")
+        message = error.description or error.name or "refused"
+    else:
+        status, code, message = 500, "internal", "the function failed; the run, if one started, is recorded"
+    log_event(
+        logging.getLogger(LOGGER_NAME),
+        logging.WARNING if status < 500 else logging.ERROR,
+        "request.rejected",
+        "request refused" if status < 500 else "request failed",
+        code=code,
+        status=status,
+        reason=type(error).__name__,
+    )
+    return json_response({"error": {"code": code, "message": message}}, status)
 
 
 def bearer_token(authorization: str | None) -> str:

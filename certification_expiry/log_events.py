@@ -14,6 +14,19 @@ from pydantic_core import to_jsonable_python
 LOGGER_NAME = "certification_expiry"
 
 
+EXCERPT_CHARACTERS = 120
+
+
+def excerpt(text: str | None) -> str | None:
+    """Caller-controlled text as a log line may carry it: short, with every control,
+    line-separator and bidi character escaped (repr's rules), so that it cannot
+    forge a line or hide what follows."""
+    if text is None:
+        return None
+    shown = repr(text[:EXCERPT_CHARACTERS])[1:-1]
+    return shown + ("…" if len(text) > EXCERPT_CHARACTERS else "")
+
+
 def log_event(logger: logging.Logger, level: int, event: str, message: str, **fields: Any) -> None:
     """One line: `event` and the fields go to Cloud Logging as jsonPayload keys."""
     # stacklevel: the line's sourceLocation is the caller's, not this function's.

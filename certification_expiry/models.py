@@ -34,8 +34,10 @@ class Invoker:
         return self.kind is not InvokerKind.USER
 
     def describe(self) -> str:
-        """Who, for the logs: the kind of credential and, where there is one, the identity."""
-        return ":".join(str(part) for part in (self.kind, self.email or self.user_id) if part)
+        """Who, for the logs: the kind of credential and, where there is one, the
+        identity: a user's id, or the allowed service account's email."""
+        identity = self.user_id if self.kind is InvokerKind.USER else self.email
+        return ":".join(str(part) for part in (self.kind, identity) if part)
 
 
 class JobRequest(BaseModel):

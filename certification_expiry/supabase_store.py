@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 CANDIDATE_COLUMNS = "id,organization_id,status_version,certification_expiry_date"
 PAUSE_REASON = "certification_expired"
+# The DETAIL update_mentor_status gives its state machine's refusals (migration every_caller_held).
+TRANSITION_NOT_ALLOWED = "transition_not_allowed"
 # SQLSTATE classes of a server that could not do the work right now, and the
 # hosted roles' statement and lock timeouts (57014, 55P03): a row locked too long
 # by someone else is worth another try, as a dropped connection is.
@@ -79,11 +81,14 @@ def classify(error: httpx.TransportError | APIError) -> StoreError:
     code = str(error.code or "unknown")
     message = str(error.message or "")
     kind = {
-        "P0001": StoreErrorKind.NOT_ALLOWED,
         "PT404": StoreErrorKind.NOT_FOUND,
         "PT409": StoreErrorKind.CONFLICT,
         "PT429": StoreErrorKind.RATE_LIMITED,
     }.get(code)
+    # Only the state machine's own refusal is a "not allowed" that the job skips;
+    # any other P0001 (every RAISE without a code is one) is an error.
+    if code == "P0001" and str(error.details or "") == TRANSITION_NOT_ALLOWED:
+        kind = StoreErrorKind.NOT_ALLOWED
     if kind is None:
         # PostgREST's own 503, a non-JSON 5xx (postgrest-py puts the three-digit
         # status in `code`; a five-digit one is a SQLSTATE), or a database that

@@ -213,26 +213,31 @@ CREATE FUNCTION public.check_may_end_pause(p_caller text, p_is_coordinator boole
     SET search_path TO ''
     AS $$
 declare
+  v_pause public.mentor_status_history%rowtype;
   v_pause_actor uuid;
 begin
-  if p_caller = 'authenticated' and not p_is_coordinator then
-    -- The transition into paused that this call undoes: the latest one, as the
-    -- history ids follow the row lock's order.
-    select h.actor_id into v_pause_actor
+  if p_caller = 'authenticated' then
+    select * into v_pause
     from public.mentor_status_history h
     where h.mentor_id = p_mentor.id and h.new_status = 'paused'
     order by h.id desc
     limit 1;
-    if v_pause_actor is distinct from p_actor_id then
-      raise exception 'mentor % was paused by %; only a coordinator of its organisation may end this pause',
-        p_mentor.id, case when v_pause_actor is null then 'the system' else 'a coordinator' end
+    v_pause_actor := case when public.is_job_request_id(v_pause.request_id) then null else v_pause.actor_id end;
+    if p_mentor.user_id is not distinct from p_actor_id then
+      if v_pause_actor is distinct from p_actor_id then
+        raise exception 'mentor % was paused by %; nobody ends a pause of their own record that someone else made',
+          p_mentor.id, case when v_pause_actor is null then 'the system' else 'someone else' end
+          using errcode = '42501', hint = 'a coordinator of the organisation ends it';
+      end if;
+    elsif not p_is_coordinator then
+      raise exception 'only a coordinator of its organisation may end the pause of mentor %', p_mentor.id
         using errcode = '42501';
     end if;
   end if;
   if p_mentor.certification_expiry_date < public.certification_today() then
     raise exception 'mentor % cannot be reactivated: the certification expired on %', p_mentor.id,
       to_char(p_mentor.certification_expiry_date, 'YYYY-MM-DD')
-      using errcode = 'P0001',
+      using errcode = 'P0001', detail = 'certification_expired',
             hint = 'record the renewal first (record_certification_renewal), with p_reactivate to end the pause in the same call';
   end if;
 end
@@ -261,7 +266,7 @@ begin
     raise exception 'p_actor_id must be the id of the signed-in user' using errcode = '42501';
   -- The job's request ids are what the audit repair credits to a run, and a
   -- replay under one hands back the job's transition: nobody else may use them.
-  elsif v_caller = 'authenticated' and starts_with(p_request_id, 'certification_expiry:') then
+  elsif v_caller = 'authenticated' and public.is_job_request_id(p_request_id) then
     raise exception 'request ids starting with certification_expiry: belong to the certification expiry job'
       using errcode = '42501';
   elsif p_mentor_id is null then
@@ -271,6 +276,15 @@ begin
     raise exception 'p_reason is % characters long; at most 500 are allowed', length(p_reason) using errcode = '22023';
   elsif length(p_request_id) > 200 then
     raise exception 'p_request_id is % characters long; at most 200 are allowed', length(p_request_id)
+      using errcode = '22023';
+  elsif not public.is_printable(p_reason) then
+    raise exception 'p_reason holds a control, line-separator or bidi character' using errcode = '22023';
+  elsif not public.is_printable(p_request_id) then
+    raise exception 'p_request_id holds a control, line-separator or bidi character' using errcode = '22023';
+  -- What the system writes, only the system writes: a signed-in user's pause is
+  -- never read as the job's.
+  elsif v_caller = 'authenticated' and lower(btrim(p_reason)) in ('certification_expired', 'certification_renewed') then
+    raise exception 'the reason % is the system''s own; describe the change in your own words', p_reason
       using errcode = '22023';
   end if;
   return v_caller;
@@ -294,7 +308,8 @@ begin
   end if;
   if (p_mentor.status, p_new_status) not in (values ('active', 'paused'), ('paused', 'active'), ('active', 'inactive')) then
     raise exception 'mentor % cannot go from % to %', p_mentor.id, p_mentor.status, p_new_status
-      using errcode = 'P0001', hint = 'allowed: active to paused, paused to active, active to inactive';
+      using errcode = 'P0001', detail = 'transition_not_allowed',
+            hint = 'allowed: active to paused, paused to active, active to inactive';
   end if;
 end
 $$;
@@ -311,8 +326,9 @@ CREATE FUNCTION public.check_replay_matches(p_request_id text, p_mentor_id uuid,
     AS $$
 begin
   if p_recorded is distinct from p_asked then
-    raise exception 'request id % already % mentor % to %, not %', p_request_id, p_done, p_mentor_id, p_recorded, p_asked
-      using errcode = '22023';
+    raise exception 'request id % already % mentor % (%), so it cannot name this call (%)', p_request_id, p_done,
+      p_mentor_id, p_recorded, p_asked
+      using errcode = '22023', hint = 'use a new request id for a new call';
   end if;
 end
 $$;
@@ -370,6 +386,19 @@ $$;
 ALTER FUNCTION public.finish_certification_expiry_run(p_run_id uuid, p_status text, p_candidate_count integer, p_paused_count integer, p_skipped_count integer, p_error_count integer) OWNER TO postgres;
 
 --
+-- Name: is_job_request_id(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.is_job_request_id(p_request_id text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(p_request_id ~* '^[[:space:]]*certification_expiry:', false)
+$$;
+
+ALTER FUNCTION public.is_job_request_id(p_request_id text) OWNER TO postgres;
+
+--
 -- Name: is_organization_coordinator(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -384,6 +413,19 @@ CREATE FUNCTION public.is_organization_coordinator(p_organization_id uuid, p_use
 $$;
 
 ALTER FUNCTION public.is_organization_coordinator(p_organization_id uuid, p_user_id uuid) OWNER TO postgres;
+
+--
+-- Name: is_printable(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.is_printable(p_text text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select p_text is null or p_text !~ '[\u0001-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]'
+$$;
+
+ALTER FUNCTION public.is_printable(p_text text) OWNER TO postgres;
 
 --
 -- Name: lock_mentor_for_change(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -456,8 +498,9 @@ declare
   v_caller text := public.check_mentor_change_caller(p_mentor_id, p_actor_id, p_reason, p_request_id);
   v_mentor public.peer_mentors%rowtype;
   v_renewal public.certification_renewals%rowtype;
+  v_history public.mentor_status_history%rowtype;
   v_old_expiry_date date;
-  v_transition jsonb;
+  v_is_coordinator boolean := false;
 begin
   if p_new_expiry_date is null then
     raise exception 'p_new_expiry_date must not be null' using errcode = '22023';
@@ -471,25 +514,39 @@ begin
       raise exception 'a mentor may not record their own renewal; a coordinator of the organisation records it'
         using errcode = '42501';
     end if;
-    if not public.is_organization_coordinator(v_mentor.organization_id, p_actor_id) then
+    v_is_coordinator := public.is_organization_coordinator(v_mentor.organization_id, p_actor_id);
+    if not v_is_coordinator then
       raise exception 'user % is not a coordinator of the organisation of mentor %', p_actor_id, p_mentor_id
         using errcode = '42501';
     end if;
   end if;
 
-  -- A retry after a lost answer: the renewal it recorded, again.
+  -- A retry after a lost answer: the renewal it recorded, again, when it is the same call.
   select * into v_renewal from public.certification_renewals where mentor_id = p_mentor_id and request_id = p_request_id;
   if found then
     perform public.check_replay_matches(
       p_request_id, p_mentor_id, 'renewed', v_renewal.new_expiry_date::text, p_new_expiry_date::text
     );
+    perform public.check_replay_matches(
+      p_request_id, p_mentor_id, 'was used by', coalesce(v_renewal.actor_id::text, 'the system'),
+      coalesce(p_actor_id::text, 'the system')
+    );
     return public.certification_renewal_result(v_renewal, true);
+  end if;
+  if exists (select 1 from public.mentor_status_history h where h.mentor_id = p_mentor_id and h.request_id = p_request_id) then
+    perform public.check_replay_matches(p_request_id, p_mentor_id, 'named', 'a status change', 'a renewal');
   end if;
 
   if p_new_expiry_date < public.certification_today() or p_new_expiry_date > v_latest then
     raise exception 'the new expiry date % must be between % (today in Oslo) and %', p_new_expiry_date,
       public.certification_today(), v_latest
       using errcode = '22023';
+  end if;
+  if v_caller = 'authenticated' and v_mentor.certification_expiry_date >= public.certification_today()
+     and p_new_expiry_date < v_mentor.certification_expiry_date then
+    raise exception 'the certification of mentor % is valid until %; a renewal does not move it earlier', p_mentor_id,
+      to_char(v_mentor.certification_expiry_date, 'YYYY-MM-DD')
+      using errcode = '22023', hint = 'an operator corrects a wrong date';
   end if;
 
   v_old_expiry_date := v_mentor.certification_expiry_date;
@@ -500,14 +557,13 @@ begin
   returning * into v_mentor;
 
   if coalesce(p_reactivate, false) and v_mentor.status = 'paused' then
-    -- The rules for ending a pause, and the history row, are update_mentor_status's;
-    -- it runs as the same caller (the role setting and auth.uid() are unchanged).
-    v_transition := public.update_mentor_status(
-      p_mentor_id, 'active', p_actor_id, coalesce(p_reason, 'certification_renewed'), v_mentor.status_version,
-      p_request_id
+    perform public.check_mentor_transition(v_mentor, 'active', v_mentor.status_version);
+    perform public.check_may_end_pause(v_caller, v_is_coordinator, v_mentor, p_actor_id);
+    v_history := public.record_mentor_status_change(
+      v_mentor, 'active', p_actor_id, coalesce(p_reason, 'certification_renewed'), p_request_id
     );
-    v_mentor.status := v_transition ->> 'new_status';
-    v_mentor.status_version := (v_transition ->> 'status_version')::integer;
+    v_mentor.status := v_history.new_status;
+    v_mentor.status_version := v_history.status_version;
   end if;
 
   insert into public.certification_renewals
@@ -714,7 +770,15 @@ begin
   -- replays has already bumped it.
   select * into v_history from public.mentor_status_history where mentor_id = p_mentor_id and request_id = p_request_id;
   if found then
+    if exists (select 1 from public.certification_renewals r where r.mentor_id = p_mentor_id and r.request_id = p_request_id) then
+      perform public.check_replay_matches(p_request_id, p_mentor_id, 'named', 'a renewal', 'a status change');
+    end if;
     perform public.check_replay_matches(p_request_id, p_mentor_id, 'moved', v_history.new_status, p_new_status);
+    perform public.check_replay_matches(
+      p_request_id, p_mentor_id, 'was used by', coalesce(v_history.actor_id::text, 'the system'),
+      coalesce(p_actor_id::text, 'the system')
+    );
+    perform public.check_replay_matches(p_request_id, p_mentor_id, 'gave the reason', v_history.reason, p_reason);
     return public.mentor_status_change_result(v_history, v_mentor.status_version, true);
   end if;
 
@@ -1254,10 +1318,22 @@ REVOKE ALL ON FUNCTION public.finish_certification_expiry_run(p_run_id uuid, p_s
 GRANT ALL ON FUNCTION public.finish_certification_expiry_run(p_run_id uuid, p_status text, p_candidate_count integer, p_paused_count integer, p_skipped_count integer, p_error_count integer) TO service_role;
 
 --
+-- Name: FUNCTION is_job_request_id(p_request_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.is_job_request_id(p_request_id text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION is_organization_coordinator(p_organization_id uuid, p_user_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.is_organization_coordinator(p_organization_id uuid, p_user_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION is_printable(p_text text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.is_printable(p_text text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION lock_mentor_for_change(p_mentor_id uuid); Type: ACL; Schema: public; Owner: postgres

@@ -27,7 +27,7 @@ class FakeServing:
         self.store = store
         self.stream = io.StringIO()
         # main.py reads the settings at import, as it does on Cloud Run.
-        monkeypatch.setenv("SUPABASE_URL", "http://unused.invalid")
+        monkeypatch.setenv("SUPABASE_URL", "https://unused.invalid")
         monkeypatch.setenv("SUPABASE_SECRET_KEY", OPERATOR_KEY)
         monkeypatch.delenv("SUPABASE_SERVICE_ROLE_KEY", raising=False)
         settings = Settings(job_page_size=7)

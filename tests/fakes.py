@@ -337,7 +337,7 @@ def job_settings(**overrides: Any) -> Settings:
     """Settings for a job over the fake store: small pages and chunks, so that a few
     mentors cross several of each."""
     values = {
-        "supabase_url": "http://unused.invalid",
+        "supabase_url": "https://unused.invalid",
         "supabase_service_role_key": "service-key",
         "job_concurrency": 4,
         "job_page_size": 7,

@@ -151,16 +151,29 @@ def test_null_mentor_id_is_22023(tx):
     assert sqlstate_of(excinfo) == "22023"
 
 
-def test_overlong_reason_is_refused_and_odd_text_is_kept_verbatim(tx, organization_id):
+def test_overlong_reason_is_refused_and_odd_printable_text_is_kept_verbatim(tx, organization_id):
     mentor_id = create_mentor(tx, organization_id)
     with pytest.raises(psycopg.Error) as excinfo:
         call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_reason="x" * 501)
     assert sqlstate_of(excinfo) == "22023"
     assert "at most 500" in str(excinfo.value)
 
-    odd = '\'); drop table public.peer_mentors; --\t"quotes" \u2028 ünïcode'
+    odd = '\'); drop table public.peer_mentors; -- "quotes" ünïcode 日本 ✓'
     call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", p_reason=odd)
     assert history_of(tx, mentor_id)[0]["reason"] == odd
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["line\nbreak", "tab\there", "\x1b[31m escape", "\u2028separator", "bidi \u202e override", "\u2066isolate"],
+)
+@pytest.mark.parametrize("argument", ["p_reason", "p_request_id"])
+def test_control_and_bidi_characters_are_refused_and_nothing_is_written(tx, organization_id, argument, text):
+    mentor_id = create_mentor(tx, organization_id)
+    with pytest.raises(psycopg.Error) as excinfo:
+        call_rpc(tx, SERVICE_ROLE, p_mentor_id=mentor_id, p_new_status="paused", **{argument: text})
+    assert sqlstate_of(excinfo) == "22023"
+    assert history_of(tx, mentor_id) == []
 
 
 # --- optimistic locking and idempotency ---------------------------------------------------

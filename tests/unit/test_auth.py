@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from certification_expiry.auth import Authenticator, GoogleIdentityTokens, SupabaseUserTokens
 from certification_expiry.config import Settings
 from certification_expiry.errors import AuthenticationError, PermissionDeniedError, VerificationUnavailableError
+from certification_expiry.runtime import Runtime
 from local_supabase.keys import SigningKey, sign
 from tests.google_certs import AUDIENCE, SCHEDULER, GoogleCerts, google_certs, google_token
 
@@ -276,3 +277,24 @@ def test_a_stalled_certificate_endpoint_is_unavailable_not_a_hang(certs):
         VerificationUnavailableError
     )
     assert time.monotonic() - started < 1.5
+
+
+# --- the wiring production uses -------------------------------------------------------
+
+
+def test_the_runtime_built_from_the_environment_accepts_the_schedulers_token(certs, monkeypatch):
+    """main.py's path: Settings() from the environment, Runtime.from_settings, no
+    verifier handed in. Only Google's certificate URL is pointed at the stand-in,
+    as DNS would point it; without the OIDC wiring the scheduler gets 401 every night."""
+    monkeypatch.setattr("certification_expiry.auth.GOOGLE_CERTS_URL", certs.url)
+    for name, value in {
+        "SUPABASE_URL": URL,
+        "SUPABASE_SECRET_KEY": SECRET_KEY,
+        "OIDC_AUDIENCE": AUDIENCE,
+        "ALLOWED_INVOKERS": SCHEDULER,
+    }.items():
+        monkeypatch.setenv(name, value)
+    runtime = Runtime.from_settings(Settings())
+    invoker = runtime.authenticator.authenticate(google_token())
+    assert (invoker.kind, invoker.email) == ("oidc", SCHEDULER)
+    assert runtime.authenticator.authenticate(SECRET_KEY).kind == "secret_key"

@@ -16,6 +16,7 @@ from croniter import croniter
 from google.cloud import monitoring_v3
 
 from certification_expiry.config import Settings
+from tools import rehearse_deploy as rehearsal
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
@@ -39,10 +40,10 @@ def flag(args: list[str], name: str) -> str:
 
 
 def substitute(text: str) -> str:
-    values = {**BUILD["substitutions"], "PROJECT_ID": "my-project"}
-    for _ in range(3):  # substitutions may refer to others, e.g. ${PROJECT_ID}
-        text = re.sub(r"\$\{(\w+)\}", lambda m: str(values[m.group(1)]), text)
-    return text
+    """As Cloud Build substitutes, with what an operator passes (docs/deploying.md)."""
+    build = {"id": "build", "substitutions": {**BUILD["substitutions"], **rehearsal.SUBSTITUTIONS}}
+    build["options"] = BUILD["options"]
+    return rehearsal.substitute(text, rehearsal.resolved_substitutions(build, "my-project"))
 
 
 def deploy_steps() -> list[list[str]]:

@@ -1,26 +1,19 @@
 """`make verify-deployment`'s Google Cloud items (tools/registrations.py), through
-Google's own clients against local servers: Cloud Scheduler's and Cloud Logging's
-REST APIs on loopback HTTP, and Cloud Monitoring's API over a loopback gRPC channel
-(its Python client speaks gRPC only). Healthy resources pass; each broken one is named.
+Google's own clients against tools/google_stand_in.py, the stand-in the deployment
+rehearsal deploys to: Cloud Scheduler's and Cloud Logging's REST APIs on loopback
+HTTP, and Cloud Monitoring's API over a loopback gRPC channel (its Python client
+speaks gRPC only). Healthy resources pass; each broken one is named.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import threading
 from collections.abc import Iterator
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import grpc
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import logging as cloud_logging
-from google.cloud import monitoring_v3, scheduler_v1
-from google.cloud.monitoring_v3.services.alert_policy_service.transports import AlertPolicyServiceGrpcTransport
 
 from tools import registrations
+from tools.google_stand_in import GoogleStandIn
 from tools.verify_deployment import REGISTRATIONS, Deployment, verify
 
 PROJECT, LOCATION = "my-project", "europe-north1"
@@ -28,6 +21,7 @@ JOB_URL = f"https://{LOCATION}-{PROJECT}.cloudfunctions.net/certification-expiry
 CHECK_URL = f"https://{LOCATION}-{PROJECT}.cloudfunctions.net/certification-compliance-check"
 SCHEDULER = f"certification-scheduler@{PROJECT}.iam.gserviceaccount.com"
 SUBSTITUTIONS = registrations.BUILD["substitutions"]
+POLICY = f"projects/{PROJECT}/alertPolicies/1"
 
 
 def healthy() -> dict:
@@ -56,80 +50,21 @@ def healthy() -> dict:
             ),
         },
         "metrics": {name: {"name": name, "filter": query} for name, query in registrations.METRICS.items()},
-        "policies": [
-            {
-                "name": f"projects/{PROJECT}/alertPolicies/1",
-                "display_name": registrations.POLICY_NAME,
+        "policies": {
+            POLICY: {
+                "name": POLICY,
+                "displayName": registrations.POLICY_NAME,
                 "enabled": True,
-                "conditions": [{"display_name": "c"}] * 4,
+                "conditions": [{"displayName": "c"}] * 4,
             }
-        ],
+        },
     }
 
 
-class GoogleStandIn:
-    """What the three APIs answer, changed by each test."""
-
-    def __init__(self) -> None:
-        self.resources = healthy()
-        stand_in = self
-
-        class Rest(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?")[0]
-                found = None
-                if path.startswith(f"/v1/projects/{PROJECT}/locations/{LOCATION}/jobs/"):
-                    found = stand_in.resources["jobs"].get(path.rsplit("/", 1)[1])
-                elif path.startswith(f"/v2/projects/{PROJECT}/metrics/"):
-                    found = stand_in.resources["metrics"].get(path.rsplit("/", 1)[1])
-                body = json.dumps(found or {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
-                self.send_response(200 if found else 404)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-
-        def list_policies(
-            request: monitoring_v3.ListAlertPoliciesRequest, context
-        ) -> monitoring_v3.ListAlertPoliciesResponse:
-            assert request.name == f"projects/{PROJECT}"
-            wanted = request.filter.split('"')[1]
-            policies = [
-                monitoring_v3.AlertPolicy(p) for p in stand_in.resources["policies"] if p["display_name"] == wanted
-            ]
-            return monitoring_v3.ListAlertPoliciesResponse(alert_policies=policies)
-
-        handler = grpc.method_handlers_generic_handler(
-            "google.monitoring.v3.AlertPolicyService",
-            {
-                "ListAlertPolicies": grpc.unary_unary_rpc_method_handler(
-                    list_policies,
-                    request_deserializer=monitoring_v3.ListAlertPoliciesRequest.deserialize,
-                    response_serializer=monitoring_v3.ListAlertPoliciesResponse.serialize,
-                )
-            },
-        )
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(2))
-        self.grpc.add_generic_rpc_handlers((handler,))
-        self.grpc_port = self.grpc.add_insecure_port("127.0.0.1:0")
-
-    def clients(self) -> registrations.Clients:
-        anonymous = AnonymousCredentials()
-        options = {"api_endpoint": self.url}
-        return registrations.Clients(
-            lambda: scheduler_v1.CloudSchedulerClient(credentials=anonymous, transport="rest", client_options=options),
-            lambda project: cloud_logging.Client(
-                project=project, credentials=anonymous, _use_grpc=False, client_options=options
-            ),
-            lambda: monitoring_v3.AlertPolicyServiceClient(
-                transport=AlertPolicyServiceGrpcTransport(channel=grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}"))
-            ),
-        )
+def hold(stand_in: GoogleStandIn, resources: dict) -> None:
+    stand_in.state.jobs = resources["jobs"]
+    stand_in.state.metrics = resources["metrics"]
+    stand_in.state.policies = resources["policies"]
 
 
 @pytest.fixture
@@ -137,12 +72,11 @@ def google(monkeypatch) -> Iterator[GoogleStandIn]:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("SCHEDULER_LOCATION", LOCATION)
     monkeypatch.delenv("ALLOWED_INVOKERS", raising=False)
-    stand_in = GoogleStandIn()
-    threading.Thread(target=stand_in.http.serve_forever, daemon=True).start()
-    stand_in.grpc.start()
+    stand_in = GoogleStandIn(PROJECT)
+    hold(stand_in, healthy())
+    stand_in.start()
     yield stand_in
-    stand_in.http.shutdown()
-    stand_in.grpc.stop(0)
+    stand_in.stop()
 
 
 def registration_failures(stand_in: GoogleStandIn) -> dict[str, str]:
@@ -223,15 +157,16 @@ BROKEN = [
         "the log-based metrics",
         "certification_compliance_checked does not exist",
     ),
-    ("a disabled policy", ["policies", 0, "enabled"], False, "the alert policy", "is disabled"),
-    ("no policy", ["policies", 0], None, "the alert policy", "no alert policy named"),
+    ("a disabled policy", ["policies", POLICY, "enabled"], False, "the alert policy", "is disabled"),
+    ("no policy", ["policies", POLICY], None, "the alert policy", "no alert policy named"),
 ]
 
 
 @pytest.mark.parametrize(("path", "value", "item", "named"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
 def test_each_broken_registration_is_named(google, path, value, item, named):
-    google.resources = copy.deepcopy(google.resources)
-    breaking(path, value)(google.resources)
+    resources = copy.deepcopy(healthy())
+    breaking(path, value)(resources)
+    hold(google, resources)
     failed = registration_failures(google)
     assert set(failed) == {item}
     assert named in failed[item]

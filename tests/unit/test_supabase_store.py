@@ -85,3 +85,19 @@ def test_a_failed_call_is_translated_and_gives_its_client_back():
 def test_each_error_code_is_classified_for_the_retry_decision(code, kind):
     error = APIError({"code": code, "message": "m", "details": None, "hint": None})
     assert classify(error).kind is kind
+
+
+@pytest.mark.parametrize(
+    ("details", "kind"),
+    [
+        ("transition_not_allowed", StoreErrorKind.NOT_ALLOWED),
+        (None, StoreErrorKind.PERMANENT),
+        ("certification_expired", StoreErrorKind.PERMANENT),
+        ("anything else", StoreErrorKind.PERMANENT),
+    ],
+)
+def test_only_the_state_machines_own_refusal_is_a_skip(details, kind):
+    """P0001 is the SQLSTATE of every RAISE without a code: a bug that raises one must
+    be the mentor's error, never a silent skip."""
+    error = APIError({"code": "P0001", "message": "m", "details": details, "hint": None})
+    assert classify(error).kind is kind

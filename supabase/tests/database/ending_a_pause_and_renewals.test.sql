@@ -67,7 +67,7 @@ select is(public.update_mentor_status('e0000000-0000-4000-8000-0000000000b1', 'p
 reset role;
 select pg_temp.act_as('d0000000-0000-4000-8000-0000000000b1');
 select throws_ok($$select public.update_mentor_status('e0000000-0000-4000-8000-0000000000b1', 'active',
-  'd0000000-0000-4000-8000-0000000000b1', 'certification_renewed')$$, '42501', null,
+  'd0000000-0000-4000-8000-0000000000b1', 'back again')$$, '42501', null,
   'a mentor may not end a coordinator''s pause');
 reset role;
 select pg_temp.act_as('c0000000-0000-4000-8000-0000000000b2');
