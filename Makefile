@@ -90,7 +90,14 @@ rehearse-deploy: setup
 verify-deployment: setup
 	$(PYTHON) -m tools.verify_deployment
 
-.PHONY: bench
+.PHONY: bench mutation
+
+## Mutation testing of the use cases against tests/unit (slow: outside make test);
+## writes docs/mutation.md and fails below its threshold.
+mutation: setup
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(PYTHON) -m tools.mutation_summary
 
 ## The benchmarks: print their figures and write bench/results.json.
 bench: setup

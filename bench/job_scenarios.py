@@ -22,8 +22,8 @@ from bench.gateway_throughput import CLIENTS, _gateway_client, calls_per_second,
 from bench.harness import BenchStack, Sizes, bench_stack, run_job, seed_expired
 from bench.results import record
 from local_supabase.ephemeral import throwaway_cluster
-from local_supabase.postgres import PROJECT_ROOT
 from local_supabase.request_context import REQUEST_CONTEXT_SQL, request_context_params
+from tools.paths import PROJECT_ROOT
 
 
 def end_to_end(stack: BenchStack, sizes: Sizes) -> None:

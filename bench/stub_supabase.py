@@ -30,7 +30,8 @@ from urllib.parse import parse_qs
 import httpx
 
 from local_supabase.ephemeral import wait_until
-from local_supabase.postgres import PROJECT_ROOT, free_port
+from local_supabase.postgres import free_port
+from tools.paths import PROJECT_ROOT
 
 EXPIRY = "2026-01-01"
 Send = Callable[[dict[str, Any]], Awaitable[None]]

@@ -19,10 +19,12 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from .gateway.app import Gateway, create_app
+from tools.paths import PROJECT_ROOT
+
+from .gateway.app import Gateway, create_app, gateway_of
 from .gateway.settings import GatewaySettings
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key, user_access_token
-from .postgres import PROJECT_ROOT, Cluster, find_bindir, free_port, push_migrations
+from .postgres import Cluster, find_bindir, free_port, push_migrations
 
 
 @contextlib.contextmanager
@@ -86,7 +88,7 @@ def running_gateway(cluster: Cluster) -> Iterator[Stack]:
     if not wait_until(lambda: server.started, gave_up=lambda: not thread.is_alive()):
         raise RuntimeError("the gateway did not start")
     try:
-        yield Stack(f"http://127.0.0.1:{port}", cluster, app.app.state.gateway, signing_key)
+        yield Stack(f"http://127.0.0.1:{port}", cluster, gateway_of(app), signing_key)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -99,7 +101,7 @@ def authenticator_dsn(cluster: Cluster) -> str:
 
 def spawn_gateway(
     cluster: Cluster, port: int, log: Path, signing_key: SigningKey, secret: str = DEFAULT_JWT_SECRET
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """The gateway in its own uvicorn process, as `make stack` runs it; waits until it answers."""
     environment = {
         **os.environ,

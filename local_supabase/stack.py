@@ -15,9 +15,11 @@ import time
 
 import psycopg
 
+from tools.paths import PROJECT_ROOT
+
 from .ephemeral import gateway_healthy, spawn_gateway
 from .keys import DEFAULT_JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SigningKey, api_key
-from .postgres import PROJECT_ROOT, SEED_SQL, Cluster, apply_sql_file, empty_the_tables, push_migrations
+from .postgres import SEED_SQL, Cluster, apply_sql_file, empty_the_tables, push_migrations
 
 STATE_DIR = PROJECT_ROOT / ".local" / "stack"
 ENV_FILE = PROJECT_ROOT / ".env.local"

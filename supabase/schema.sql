@@ -26,22 +26,6 @@ ALTER SCHEMA public OWNER TO pg_database_owner;
 COMMENT ON SCHEMA public IS 'standard public schema';
 
 --
--- Name: listed_peer_mentors(); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.listed_peer_mentors() RETURNS TABLE(id uuid, organization_id uuid, full_name text)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select m.id, m.organization_id, m.full_name
-  from public.peer_mentors m
-  where m.status = 'active'
-    and (m.certification_expiry_date is null or m.certification_expiry_date >= public.certification_today())
-$$;
-
-ALTER FUNCTION private.listed_peer_mentors() OWNER TO postgres;
-
---
 -- Name: certification_compliance_status(time without time zone, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -794,6 +778,20 @@ $$;
 ALTER FUNCTION public.update_mentor_status(p_mentor_id uuid, p_new_status text, p_actor_id uuid, p_reason text, p_expected_version integer, p_request_id text) OWNER TO postgres;
 
 --
+-- Name: mentor_listing; Type: VIEW; Schema: private; Owner: postgres
+--
+
+CREATE VIEW private.mentor_listing AS
+ SELECT m.id,
+    m.organization_id,
+    m.full_name,
+    m.status,
+    m.certification_expiry_date
+   FROM public.peer_mentors m;
+
+ALTER TABLE private.mentor_listing OWNER TO postgres;
+
+--
 -- Name: certification_expiry_audit; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -903,11 +901,12 @@ ALTER TABLE public.expired_active_mentors OWNER TO postgres;
 -- Name: listed_peer_mentors; Type: VIEW; Schema: public; Owner: postgres
 --
 
-CREATE VIEW public.listed_peer_mentors WITH (security_invoker='true') AS
+CREATE VIEW public.listed_peer_mentors WITH (security_invoker='true', security_barrier='true') AS
  SELECT l.id,
     l.organization_id,
     l.full_name
-   FROM private.listed_peer_mentors() l(id, organization_id, full_name);
+   FROM private.mentor_listing l
+  WHERE ((l.status = 'active'::text) AND ((l.certification_expiry_date IS NULL) OR (l.certification_expiry_date >= public.certification_today())));
 
 ALTER TABLE public.listed_peer_mentors OWNER TO postgres;
 
@@ -1194,15 +1193,6 @@ GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
 
 --
--- Name: FUNCTION listed_peer_mentors(); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.listed_peer_mentors() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.listed_peer_mentors() TO anon;
-GRANT ALL ON FUNCTION private.listed_peer_mentors() TO authenticated;
-GRANT ALL ON FUNCTION private.listed_peer_mentors() TO service_role;
-
---
 -- Name: FUNCTION certification_compliance_status(p_run_at time without time zone, p_grace_minutes integer); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -1236,6 +1226,7 @@ REVOKE ALL ON FUNCTION public.certification_renewal_result(p_renewal public.cert
 REVOKE ALL ON FUNCTION public.certification_today() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.certification_today() TO authenticated;
 GRANT ALL ON FUNCTION public.certification_today() TO service_role;
+GRANT ALL ON FUNCTION public.certification_today() TO anon;
 
 --
 -- Name: TABLE peer_mentors; Type: ACL; Schema: public; Owner: postgres
@@ -1389,6 +1380,14 @@ GRANT ALL ON FUNCTION public.start_certification_expiry_run(p_run_id uuid, p_tri
 REVOKE ALL ON FUNCTION public.update_mentor_status(p_mentor_id uuid, p_new_status text, p_actor_id uuid, p_reason text, p_expected_version integer, p_request_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_mentor_status(p_mentor_id uuid, p_new_status text, p_actor_id uuid, p_reason text, p_expected_version integer, p_request_id text) TO authenticated;
 GRANT ALL ON FUNCTION public.update_mentor_status(p_mentor_id uuid, p_new_status text, p_actor_id uuid, p_reason text, p_expected_version integer, p_request_id text) TO service_role;
+
+--
+-- Name: TABLE mentor_listing; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT ON TABLE private.mentor_listing TO anon;
+GRANT SELECT ON TABLE private.mentor_listing TO authenticated;
+GRANT SELECT ON TABLE private.mentor_listing TO service_role;
 
 --
 -- Name: TABLE certification_expiry_audit; Type: ACL; Schema: public; Owner: postgres

@@ -215,3 +215,23 @@ def add_finished_run(
         " values (%s, 'scheduled', %s, %s, %s - interval '1 minute', %s, %s, %s)",
         (uuid.uuid4(), dry_run, [uuid.uuid4()] if scoped else None, finished_at, finished_at, status, finished_at),
     )
+
+
+def pause_as_the_job(conn: psycopg.Connection, run_id: uuid.UUID, mentor_id: uuid.UUID, expiry: date) -> int:
+    """What a run of the job leaves for one mentor: the pause under the job's request
+    id, and its audit row. Returns the history id."""
+    transition = call_rpc(
+        conn,
+        SERVICE_ROLE,
+        p_mentor_id=mentor_id,
+        p_new_status="paused",
+        p_reason="certification_expired",
+        p_request_id=f"certification_expiry:{run_id}:{mentor_id}",
+    )
+    conn.execute(
+        "insert into public.certification_expiry_audit"
+        " (job_run_id, mentor_id, certification_expiry_date, old_status, new_status, history_id)"
+        " values (%s, %s, %s, 'active', 'paused', %s)",
+        (run_id, mentor_id, expiry, transition["history_id"]),
+    )
+    return int(transition["history_id"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any, cast
 
 import httpx
 from supabase import ClientOptions, create_client
@@ -65,7 +66,7 @@ def main() -> int:
         .data
     )
     print("\nThe Oslo coordinator's view of the pauses (certification_expiry_pauses):")
-    for row in pauses:
+    for row in cast(list[dict[str, Any]], pauses):
         actor = row["actor_id"] or "the nightly job"
         print(f"  {row['full_name']:<18} certification expired {row['certification_expiry_date']}  paused by {actor}")
     print("\nThe local stack is still running; stop it with `make stack-down`.")

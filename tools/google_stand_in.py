@@ -386,7 +386,7 @@ class GoogleStandIn:
         }
 
     def _set_invokers(self, project: str, location: str, service: str, body: bytes, **_: Any) -> Json:
-        policy = json.loads(body)["policy"]
+        policy: Json = json.loads(body)["policy"]
         members = [m for b in policy.get("bindings", []) if b["role"] == "roles/run.invoker" for m in b["members"]]
         self.state.invokers[service] = members
         return policy
@@ -399,7 +399,7 @@ class GoogleStandIn:
         return self.state.jobs[job_id]
 
     def _create_job(self, project: str, location: str, body: bytes, **_: Any) -> Json:
-        job = json.loads(body)
+        job: Json = json.loads(body)
         job_id = job["name"].rsplit("/", 1)[1]
         if job_id in self.state.jobs:
             raise Refused(409, f"Job {job_id} already exists", "ALREADY_EXISTS")
@@ -439,7 +439,7 @@ class GoogleStandIn:
         return self.state.metrics[name]
 
     def _create_metric(self, project: str, body: bytes, **_: Any) -> Json:
-        metric = json.loads(body)
+        metric: Json = json.loads(body)
         if metric["name"] in self.state.metrics:
             raise Refused(409, f"Metric {metric['name']} already exists", "ALREADY_EXISTS")
         self.state.metrics[metric["name"]] = metric
@@ -458,7 +458,7 @@ class GoogleStandIn:
         return {"alertPolicies": policies} if policies else {}
 
     def _create_policy(self, project: str, body: bytes, **_: Any) -> Json:
-        policy = json.loads(body)
+        policy: Json = json.loads(body)
         check_alert_policy(policy)
         name = f"projects/{project}/alertPolicies/{len(self.state.policies) + 1}"
         policy["name"] = name
@@ -471,7 +471,7 @@ class GoogleStandIn:
         name = f"projects/{project}/alertPolicies/{policy_id}"
         if name not in self.state.policies:
             raise self._missing(f"Alert policy {name}")
-        sent = json.loads(body)
+        sent: Json = json.loads(body)
         mask = [path for path in query.get("updateMask", "").split(",") if path]
         policy = copy.deepcopy(self.state.policies[name])
         if mask:
@@ -571,11 +571,11 @@ class GoogleStandIn:
 
         from tools.registrations import Clients
 
-        anonymous = AnonymousCredentials()
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth's, untyped
         options = {"api_endpoint": self.url}
         return Clients(
             lambda: scheduler_v1.CloudSchedulerClient(credentials=anonymous, transport="rest", client_options=options),
-            lambda project: cloud_logging.Client(
+            lambda project: cloud_logging.Client(  # type: ignore[no-untyped-call]  # google-cloud-logging's, untyped
                 project=project, credentials=anonymous, _use_grpc=False, client_options=options
             ),
             lambda: monitoring_v3.AlertPolicyServiceClient(

@@ -89,7 +89,7 @@ class Clients:
 
         return cls(
             scheduler_v1.CloudSchedulerClient,
-            lambda project: cloud_logging.Client(project=project, _use_grpc=False),
+            lambda project: cloud_logging.Client(project=project, _use_grpc=False),  # type: ignore[no-untyped-call]
             monitoring_v3.AlertPolicyServiceClient,
         )
 
@@ -166,3 +166,14 @@ def checks(google: GoogleProject, clients: Clients) -> list[tuple[str, Callable[
         ("the log-based metrics", lambda: log_metrics(google, clients)),
         ("the alert policy", lambda: alert_policy(google, clients)),
     ]
+
+
+def failures(google: GoogleProject, clients: Clients) -> dict[str, str]:
+    """Each registration item that does not hold, with what was found."""
+    failed = {}
+    for name, check in checks(google, clients):
+        try:
+            check()
+        except Failed as error:
+            failed[name] = str(error)
+    return failed

@@ -217,13 +217,7 @@ def registration_problems(stand_in: GoogleStandIn) -> dict[str, str]:
     google = registrations.GoogleProject(
         project, LOCATION, f"{base}/certification-expiry-job", f"{base}/certification-compliance-check", [invoker]
     )
-    failed = {}
-    for name, check in registrations.checks(google, stand_in.clients()):
-        try:
-            check()
-        except registrations.Failed as error:
-            failed[name] = str(error)
-    return failed
+    return registrations.failures(google, stand_in.clients())
 
 
 def drift(stand_in: GoogleStandIn) -> None:

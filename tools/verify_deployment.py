@@ -137,7 +137,8 @@ def schema_and_grants(deployment: Deployment) -> str:
 def fallback_job(deployment: Deployment) -> str:
     assert deployment.db_url is not None
     with psycopg.connect(deployment.db_url, connect_timeout=10) as conn:
-        if conn.execute("select to_regclass('cron.job') is null").fetchone()[0]:
+        missing = conn.execute("select to_regclass('cron.job') is null").fetchone()
+        if missing and missing[0]:
             return "pg_cron not installed: the fallback is not in use"
         job = conn.execute("select jobid from cron.job where jobname = %s", (FALLBACK_JOB,)).fetchone()
         if job is None:
@@ -154,7 +155,7 @@ def fallback_job(deployment: Deployment) -> str:
 
 
 def checklist(deployment: Deployment) -> list[tuple[str, Callable[[Deployment], str]]]:
-    items = [
+    items: list[tuple[str, Callable[[Deployment], str]]] = [
         ("an unauthenticated call is refused", unauthenticated_is_refused),
         ("a dry run with the key answers its summary", dry_run_succeeds),
         ("the compliance check answers with its figures", compliance_answers),

@@ -7,12 +7,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .core import GatewayCore
 from .errors import GatewayError
 from .faults import FaultSettings
 from .http_helpers import json_body
 
 
-class AdminEndpoints:
+class AdminEndpoints(GatewayCore):
     """The Gateway's `/auth/v1/` and `/_gateway/` endpoints (a mixin)."""
 
     async def jwks_endpoint(self, request: Request) -> Response:

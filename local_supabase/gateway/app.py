@@ -180,3 +180,12 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     )
     app.state.gateway = gateway
     return FaultInjection(app, gateway.faults, gateway.requests)
+
+
+def gateway_of(app: ASGIApp) -> Gateway:
+    """The Gateway behind an app that create_app made (the tests reach its faults)."""
+    assert isinstance(app, FaultInjection)
+    assert isinstance(app.app, Starlette)
+    gateway = app.app.state.gateway
+    assert isinstance(gateway, Gateway)
+    return gateway

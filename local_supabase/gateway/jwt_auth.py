@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from .errors import GatewayError
 
@@ -48,7 +49,7 @@ def _verified_claims(token: str, secret: str, jwks: str) -> dict[str, Any]:
     again each time was a visible share of a request's cost.
     """
     header = jwt.get_unverified_header(token)
-    options = {"verify_aud": False, "verify_exp": False}
+    options: Options = {"verify_aud": False, "verify_exp": False}
     if header.get("alg") == "HS256":
         return jwt.decode(token, secret, algorithms=["HS256"], options=options)
     keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(json.loads(jwks)).keys} if jwks else {}

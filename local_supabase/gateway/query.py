@@ -43,7 +43,9 @@ def _parse_error(text: str, why: str) -> GatewayError:
 
 def split_top_level(text: str) -> list[str]:
     """Split on commas outside parentheses and double quotes."""
-    parts, depth, quoted, current = [], 0, False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
     for char in text:
         if char == '"':
             quoted = not quoted
@@ -75,6 +77,7 @@ class Filter:
 
     def to_sql(self, params: list[object]) -> sql.Composable:
         column = sql.Identifier(self.column)
+        condition: sql.Composable
         if self.operator == "is":
             condition = sql.SQL("{} is {}").format(column, sql.SQL(IS_VALUES[str(self.value)]))
         elif self.operator == "in":
@@ -229,9 +232,7 @@ def order_clause(order: str | None) -> sql.Composable:
     return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
 
 
-def requested_range(
-    limit: str | None, offset: str | None, range_header: str | None, max_rows: int
-) -> tuple[int, int | None]:
+def requested_range(limit: str | None, offset: str | None, range_header: str | None, max_rows: int) -> tuple[int, int]:
     """(offset, limit) from `limit`/`offset` or `Range: a-b`, capped at max_rows.
 
     The cap truncates silently, as it does on Supabase (db-max-rows).

@@ -10,6 +10,7 @@ from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .core import GatewayCore
 from .errors import GatewayError
 from .http_helpers import JSON_TYPE, asks_for_count, content_range_header, parse_json
 from .jwt_auth import Caller
@@ -20,7 +21,7 @@ from .schema_cache import Function
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class RpcHandlers:
+class RpcHandlers(GatewayCore):
     """The Gateway's RPC endpoint (a mixin: `caller`, `run` and `function` are the Gateway's)."""
 
     async def rpc(self, request: Request) -> Response:
@@ -67,7 +68,9 @@ class RpcHandlers:
             query.limit,
             query.offset,
         )
-        body, returned, total = await self.run(request, caller, statement, params)
+        row = await self.run(request, caller, statement, params)
+        assert row is not None  # an aggregate: always one row
+        body, returned, total = row
         headers = (
             {"Content-Range": content_range_header(query.offset, returned, total or 0)}
             if asks_for_count(request)

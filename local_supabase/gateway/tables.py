@@ -10,6 +10,7 @@ from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .core import GatewayCore
 from .errors import GatewayError
 from .http_helpers import (
     JSON_TYPE,
@@ -36,7 +37,7 @@ from .schema_cache import Relation
 EXPOSED_SCHEMAS = ("public",)
 
 
-class TableHandlers:
+class TableHandlers(GatewayCore):
     """The Gateway's table endpoints (a mixin: `caller`, `run` and `relation` are the Gateway's)."""
 
     @staticmethod
@@ -67,14 +68,16 @@ class TableHandlers:
         params: list[object] = []
         where = where_clause(query.conditions, params)
         table = sql.Identifier("public", relation.name)
-        total_sql = sql.SQL("null::bigint")
+        total_sql: sql.Composable = sql.SQL("null::bigint")
         if asks_for_count(request):
             total_sql = sql.SQL("(select count(*) from {}{})").format(table, where)
             params = params * 2  # the count repeats the filter's placeholders
         statement = sql.SQL(
             "select coalesce(json_agg(_t), '[]')::text, count(*), {} from (select {} from {}{}{} limit {} offset {}) _t"
         ).format(total_sql, query.select_list(), table, where, query.order_clause(), limit, offset)
-        body, returned, total = await self.run(request, caller, statement, params, read_only=True)
+        row = await self.run(request, caller, statement, params, read_only=True)
+        assert row is not None  # an aggregate: always one row
+        body, returned, total = row
         content_range = content_range_header(offset, returned, total)
         status = 200
         if total is not None and offset > total:
@@ -115,7 +118,7 @@ class TableHandlers:
         missing = sql.SQL("default") if prefer.get("missing") == "default" else sql.SQL("null")
         values = []
         for row in rows:
-            cells = []
+            cells: list[sql.Composable] = []
             for column in columns:
                 if column in row:
                     params.append(as_parameter(row[column]))
@@ -192,6 +195,7 @@ class TableHandlers:
         target = [c.strip() for c in given.split(",")] if given else list(relation.primary_key)
         self._check_columns(relation, target)
         updated = [c for c in columns if c not in target]
+        action: sql.Composable
         if resolution == "ignore-duplicates" or not updated:
             action = sql.SQL("do nothing")
         else:
@@ -222,7 +226,9 @@ class TableHandlers:
                 " select coalesce(json_agg(_s), '[]')::text, count(*) from (select {} from _w) _s"
             ).format(statement, select_list(select))
         row = await self.run(request, caller, statement, params)
-        headers = {"Content-Range": content_range_header(0, row[1], row[1])} if counted else {}
-        if representation:
+        if counted or representation:
+            assert row is not None  # the aggregate above: always one row
+        headers = {"Content-Range": content_range_header(0, row[1], row[1])} if row and counted else {}
+        if row and representation:
             return Response(row[0], status_code=success_status, media_type=JSON_TYPE, headers=headers)
         return Response(status_code=201 if success_status == 201 else 204, headers=headers)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from local_supabase.postgres import PROJECT_ROOT
+from tools.paths import PROJECT_ROOT
 
 SCENARIOS = {
     "gateway_throughput": "ratio",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from local_supabase.postgres import PROJECT_ROOT
+from tools.paths import PROJECT_ROOT
 
 AUTH = "certification_expiry/auth.py"
 MINIMUM_PERCENT = 90

@@ -19,7 +19,7 @@ from supabase import create_client
 
 from local_supabase.gateway.faults import FaultSettings
 from local_supabase.keys import DEFAULT_JWT_SECRET, user_access_token
-from local_supabase.postgres import PROJECT_ROOT, free_port
+from local_supabase.postgres import free_port
 from tests.builders import (
     create_coordinator,
     create_mentor,
@@ -29,6 +29,7 @@ from tests.builders import (
     seed_expired_and_untouchable,
 )
 from tests.function_client import function_test_client, post_run
+from tools.paths import PROJECT_ROOT
 
 
 def audited(emptied_db: psycopg.Connection) -> dict[str, int]:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from local_supabase.postgres import PROJECT_ROOT
 from tools.local_function import served_function
+from tools.paths import PROJECT_ROOT
 from tools.verify_deployment import REGISTRATIONS, Deployment, verify
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from local_supabase.postgres import PASSWORD, PROJECT_ROOT
+from local_supabase.postgres import PASSWORD
+from tools.paths import PROJECT_ROOT
 
 TESTS = sorted((PROJECT_ROOT / "supabase" / "tests" / "database").glob("*.test.sql"))
 

@@ -6,7 +6,16 @@ from __future__ import annotations
 import re
 import uuid
 
-from tests.builders import SERVICE_ROLE, call_rpc, create_mentor, days_from_today, finish_run, start_run, value_of
+from tests.builders import (
+    SERVICE_ROLE,
+    call_rpc,
+    create_mentor,
+    days_from_today,
+    finish_run,
+    pause_as_the_job,
+    start_run,
+    value_of,
+)
 from tools.paths import PROJECT_ROOT
 
 
@@ -34,19 +43,7 @@ def test_the_erasure_removes_every_record_of_one_mentor_and_nothing_else(tx, org
     gone, kept = (create_mentor(tx, organization_id, expiry=days_from_today(-2)) for _ in range(2))
     run_id = start_run(tx)
     for mentor_id in (gone, kept):
-        transition = call_rpc(
-            tx,
-            SERVICE_ROLE,
-            p_mentor_id=mentor_id,
-            p_new_status="paused",
-            p_request_id=f"certification_expiry:{run_id}:{mentor_id}",
-        )
-        tx.execute(
-            "insert into public.certification_expiry_audit"
-            " (job_run_id, mentor_id, certification_expiry_date, old_status, new_status, history_id)"
-            " values (%s, %s, %s, 'active', 'paused', %s)",
-            (run_id, mentor_id, days_from_today(-2), transition["history_id"]),
-        )
+        pause_as_the_job(tx, run_id, mentor_id, days_from_today(-2))
         call_rpc(
             tx,
             SERVICE_ROLE,

@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from local_supabase.ephemeral import throwaway_cluster
-from local_supabase.postgres import DEBIAN_POSTGRES_15, PROJECT_ROOT, Cluster
+from local_supabase.postgres import DEBIAN_POSTGRES_15, Cluster
+from tools.paths import PROJECT_ROOT
 
 RUNBOOK = (PROJECT_ROOT / "docs" / "runbook.md").read_text()
 KEY = "sb_secret_from-vault"

@@ -13,7 +13,16 @@ import uuid
 import httpx
 import pytest
 
-from tests.builders import SERVICE_ROLE, call_rpc, create_mentor, days_from_today, finish_run, start_run, value_of
+from tests.builders import (
+    SERVICE_ROLE,
+    call_rpc,
+    create_mentor,
+    days_from_today,
+    finish_run,
+    pause_as_the_job,
+    start_run,
+    value_of,
+)
 
 LISTING_COLUMNS = {"id", "organization_id", "full_name"}
 
@@ -32,20 +41,7 @@ def records(autocommit_db):
     organization_id = uuid.uuid4()
     mentor_id = create_mentor(autocommit_db, organization_id, expiry=days_from_today(-3))
     run_id = start_run(autocommit_db)
-    transition = call_rpc(
-        autocommit_db,
-        SERVICE_ROLE,
-        p_mentor_id=mentor_id,
-        p_new_status="paused",
-        p_reason="certification_expired",
-        p_request_id=f"certification_expiry:{run_id}:{mentor_id}",
-    )
-    autocommit_db.execute(
-        "insert into public.certification_expiry_audit"
-        " (job_run_id, mentor_id, certification_expiry_date, old_status, new_status, history_id)"
-        " values (%s, %s, %s, 'active', 'paused', %s)",
-        (run_id, mentor_id, days_from_today(-3), transition["history_id"]),
-    )
+    pause_as_the_job(autocommit_db, run_id, mentor_id, days_from_today(-3))
     finish_run(autocommit_db, run_id)
     call_rpc(
         autocommit_db,
@@ -146,7 +142,10 @@ def test_the_publishable_key_reads_nothing_else(stack, relation):
     [
         ("update_mentor_status", {"p_mentor_id": str(uuid.uuid4()), "p_new_status": "paused"}),
         ("record_certification_renewal", {"p_mentor_id": str(uuid.uuid4()), "p_new_expiry_date": "2030-01-01"}),
-        ("certification_today", {}),
+        (
+            "start_certification_expiry_run",
+            {"p_run_id": str(uuid.uuid4()), "p_trigger": "manual", "p_dry_run": True, "p_lease_seconds": 60},
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

@@ -282,7 +282,7 @@ def test_a_stalled_certificate_endpoint_is_unavailable_not_a_hang(certs):
 # --- the wiring production uses -------------------------------------------------------
 
 
-def test_the_runtime_built_from_the_environment_accepts_the_schedulers_token(certs, monkeypatch):
+def test_the_runtime_built_from_the_environment_accepts_each_kind_of_caller(certs, jwks, monkeypatch):
     """main.py's path: Settings() from the environment, Runtime.from_settings, no
     verifier handed in. Only Google's certificate URL is pointed at the stand-in,
     as DNS would point it; without the OIDC wiring the scheduler gets 401 every night."""
@@ -298,3 +298,6 @@ def test_the_runtime_built_from_the_environment_accepts_the_schedulers_token(cer
     invoker = runtime.authenticator.authenticate(google_token())
     assert (invoker.kind, invoker.email) == ("oidc", SCHEDULER)
     assert runtime.authenticator.authenticate(SECRET_KEY).kind == "secret_key"
+    claims = session_claims()
+    user = runtime.authenticator.authenticate(SIGNING_KEY.sign(claims))
+    assert (user.kind, str(user.user_id)) == ("user", claims["sub"])

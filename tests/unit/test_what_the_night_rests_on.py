@@ -1,0 +1,192 @@
+"""What a night rests on, held by the deploy gate's tier (cloudbuild.yaml runs
+tests/unit before anything ships): each behaviour here broke without a unit test
+failing when mutation testing changed it. Both entry points are served by
+functions-framework over the in-memory store (tests/fake_serving.py)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from certification_expiry import job as job_module
+from certification_expiry.errors import DatabaseUnavailableError, RunRateLimitedError
+from certification_expiry.http_api import bearer_token
+from certification_expiry.job import BACKOFF, FINISH_RETRIES, CertificationExpiryJob
+from certification_expiry.models import JobRequest, RunStatus, Trigger
+from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.run_state import RunScope
+from certification_expiry.supabase_store import _TRANSIENT_POSTGREST, _TRANSIENT_SQLSTATES
+from tests.fake_serving import OPERATOR_KEY, FakeServing
+from tests.fakes import TODAY, FakeMentor, FakeStore, job_settings, transient
+
+
+def test_a_run_that_did_all_it_should_is_answered_200(monkeypatch):
+    store = FakeStore()
+    store.add(3)
+    status, body = FakeServing(store, monkeypatch).post()
+    assert (status, body["status"], body["paused_count"]) == (200, "succeeded", 3)
+
+
+def test_a_run_with_a_failed_mentor_is_answered_500_so_the_scheduler_retries(monkeypatch):
+    store = FakeStore()
+    [failing, *_] = store.add(3)
+    store.pause_failures[failing] = [StoreError(StoreErrorKind.PERMANENT, "23514", "check violated")]
+    status, body = FakeServing(store, monkeypatch).post()
+    assert (status, body["status"], body["error_count"]) == (500, "partial", 1)
+
+
+def test_a_scheduled_run_is_recorded_as_scheduled_and_a_run_by_hand_as_manual(monkeypatch):
+    store = FakeStore()
+    serving = FakeServing(store, monkeypatch)
+    serving.client.post("/", headers={"Authorization": f"Bearer {OPERATOR_KEY}", "X-CloudScheduler-JobName": "n"})
+    serving.post()
+    assert sorted(run.trigger.value for run in store.runs.values()) == ["manual", "scheduled"]
+
+
+def test_duplicate_keys_in_the_body_are_refused_and_no_run_starts(monkeypatch):
+    store = FakeStore()
+    store.add(1)
+    serving = FakeServing(store, monkeypatch)
+    response = serving.client.post(
+        "/",
+        data='{"dry_run": true, "dry_run": false}',
+        headers={"Authorization": f"Bearer {OPERATOR_KEY}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.get_json()["error"]["code"]) == (400, "bad_request")
+    assert store.runs == {}
+
+
+@pytest.mark.parametrize("header", ["Basic {key}", "Token {key}", "{key}", "Bearer", "Bearer   "])
+def test_only_the_bearer_scheme_carries_a_token(header):
+    with pytest.raises(Exception, match="Bearer"):
+        bearer_token(header.format(key=OPERATOR_KEY))
+
+
+def test_the_compliance_check_answers_get_as_the_scheduler_registers_it(monkeypatch):
+    serving = FakeServing(FakeStore(), monkeypatch, "certification_compliance_check")
+    response = serving.client.get("/", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
+    assert response.status_code in (200, 500)
+    assert "ok" in response.get_json()
+
+
+def test_a_breach_is_answered_500_and_logged_at_error(monkeypatch):
+    store = FakeStore()
+    store.add(2, expiry=TODAY.replace(year=TODAY.year - 1))  # long expired and never paused
+    serving = FakeServing(store, monkeypatch, "certification_compliance_check")
+    response = serving.client.get("/", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
+    assert (response.status_code, response.get_json()["ok"]) == (500, False)
+    [breach] = serving.events("compliance.breach")
+    assert breach["severity"] == "ERROR"
+
+
+def make_job(store: FakeStore, **overrides: object) -> tuple[CertificationExpiryJob, list[float]]:
+    sleeps: list[float] = []
+    job = CertificationExpiryJob(store, job_settings(**overrides), logging.getLogger("test.night"), sleep=sleeps.append)
+    return job, sleeps
+
+
+def test_a_coordinators_pause_keeps_the_coordinator_as_actor():
+    store = FakeStore()
+    organization = uuid.uuid4()
+    store.mentors = {m.id: m for m in [FakeMentor(uuid.uuid4(), organization_id=organization)]}
+    coordinator = uuid.uuid4()
+    job, _ = make_job(store)
+    job.run(JobRequest(), RunScope(Trigger.MANUAL, actor_id=coordinator, organization_ids=(organization,)))
+    assert [row.actor_id for row in store.history] == [coordinator]
+
+
+def test_skips_and_errors_are_counted_each():
+    store = FakeStore()
+    mentors = store.add(6)
+    for mentor_id in mentors[:3]:
+        store.pause_failures[mentor_id] = [StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", "not active")]
+    for mentor_id in mentors[3:]:
+        store.pause_failures[mentor_id] = [StoreError(StoreErrorKind.PERMANENT, "23514", "check")]
+    job, _ = make_job(store)
+    summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
+    assert (summary.skipped_count, summary.error_count, summary.status) == (3, 3, RunStatus.PARTIAL)
+
+
+def test_a_transient_failure_is_retried_after_a_back_off():
+    store = FakeStore()
+    [mentor_id] = store.add(1)
+    store.pause_failures[mentor_id] = [transient(), transient()]
+    job, sleeps = make_job(store)
+    summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
+    assert summary.paused_count == 1
+    assert len(sleeps) == 2
+    assert all(seconds > 0 for seconds in sleeps)
+
+
+def test_job_concurrency_bounds_the_pauses_in_flight(monkeypatch):
+    seen: list[int] = []
+    real = job_module.ThreadPoolExecutor
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(int(kwargs.get("max_workers") or args[0]))  # type: ignore[call-overload]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(job_module, "ThreadPoolExecutor", recording)
+    store = FakeStore()
+    store.add(5)
+    job, _ = make_job(store, job_concurrency=3)
+    job.run(JobRequest(), RunScope(Trigger.MANUAL))
+    assert seen
+    assert set(seen) == {3}
+
+
+def test_one_failed_audit_chunk_does_not_stop_the_others():
+    store = FakeStore()
+    store.add(25)
+    store.audit_failures = [StoreError(StoreErrorKind.PERMANENT, "23503", "foreign key")]
+    job, _ = make_job(store, job_audit_chunk_size=10)
+    summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
+    assert len(store.audit) == 15
+    assert summary.status is not RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon", 42), RunRateLimitedError),
+        (StoreError(StoreErrorKind.TRANSIENT, "08006", "gone"), DatabaseUnavailableError),
+    ],
+)
+def test_start_failures_are_told_apart(monkeypatch, error, raised):
+    store = FakeStore()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "start_run", refuse)
+    job, _ = make_job(store, job_max_retries=0)
+    with pytest.raises(raised) as caught:
+        job.run(JobRequest(), RunScope(Trigger.MANUAL, actor_id=uuid.uuid4(), organization_ids=(uuid.uuid4(),)))
+    if raised is RunRateLimitedError:
+        assert caught.value.retry_after_seconds == 42
+
+
+# --- module constants: what they mean, pinned ---------------------------------------------
+
+
+def test_the_transient_classes_are_the_server_that_could_not_work_right_now():
+    assert set(_TRANSIENT_SQLSTATES) == {"08", "53", "57P", "57014", "55P03", "40001", "40P01"}
+    assert {"PGRST000", "PGRST001", "PGRST002", "PGRST503"} == _TRANSIENT_POSTGREST
+
+
+def test_finishing_is_retried_many_times_and_every_retry_waits_a_bounded_while():
+    """A run's outcome must be recorded even through a long database hiccup; the
+    waits grow but stay short enough for the scheduler's attempt deadline."""
+    assert FINISH_RETRIES >= 5
+    waits = [BACKOFF(_Attempt(number)) for number in range(1, 12) for _ in range(20)]
+    assert all(0 <= wait <= 5 for wait in waits)
+    assert max(waits) > 1
+
+
+class _Attempt:
+    """What tenacity's wait strategies read of a retry: its number."""
+
+    def __init__(self, number: int) -> None:
+        self.attempt_number = number
