@@ -45,9 +45,12 @@ lock: $(VENV)/.installed
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
 ## Every test: lint, then the tiers in pyproject.toml's testpaths order: unit,
-## contract, database, integration, acceptance.
+## contract, database, integration, acceptance, each shuffled by pytest-randomly.
+## The order is fixed by TEST_SEED, so that CI is reproducible; `make test TEST_SEED=`
+## draws a new one (printed in the header) to look for tests that lean on another.
+TEST_SEED ?= 1095096254
 test: setup lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(if $(TEST_SEED),--randomly-seed=$(TEST_SEED))
 
 ## The tiers that need no database: the deploy gate's (cloudbuild.yaml).
 test-unit: $(VENV)/.installed
