@@ -44,8 +44,8 @@ lock: $(VENV)/.installed
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 
-## Every test: lint, then the tiers in pyproject.toml's testpaths order: unit,
-## contract, database, integration, acceptance, each shuffled by pytest-randomly.
+## Every test: lint, then the tiers of pyproject.toml's testpaths (unit, contract,
+## database, integration, acceptance), their modules shuffled by pytest-randomly.
 ## The order is fixed by TEST_SEED, so that CI is reproducible; `make test TEST_SEED=`
 ## draws a new one (printed in the header) to look for tests that lean on another.
 TEST_SEED ?= 1095096254
