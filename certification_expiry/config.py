@@ -74,8 +74,8 @@ class Settings(BaseSettings):
         """Set but empty or short is a mistake (a secret manager handing back an empty
         value, a truncated paste): refuse to start rather than fail every JWT. Supabase's
         secrets are at least 32 characters, as HS256 keys should be (RFC 7518, 3.2)."""
-        if secret is not None and len(secret.get_secret_value().strip()) < MIN_JWT_SECRET_LENGTH:
-            length = len(secret.get_secret_value().strip())
+        length = len(secret.get_secret_value().strip()) if secret is not None else None
+        if length is not None and length < MIN_JWT_SECRET_LENGTH:
             raise ValueError(
                 f"SUPABASE_JWT_SECRET is set but {length} characters long without blanks; it must be the project's"
                 f" JWT secret, at least {MIN_JWT_SECRET_LENGTH} characters, or be unset"

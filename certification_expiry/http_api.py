@@ -51,6 +51,23 @@ def json_response(body: object, status: int, headers: dict[str, str] | None = No
     return json.dumps(body), status, {**JSON_HEADERS, **(headers or {})}
 
 
+def _refusal(
+    status: int, code: str, message: str, logged_as: str, headers: dict[str, str] | None = None, **fields: Any
+) -> ResponseTuple:
+    """A request that ends short of its answer: one `request.rejected` line, and the
+    JSON error body every refusal has."""
+    log_event(
+        logging.getLogger(LOGGER_NAME),
+        logging.WARNING if status < 500 else logging.ERROR,
+        "request.rejected",
+        logged_as,
+        code=code,
+        status=status,
+        **fields,
+    )
+    return json_response({"error": {"code": code, "message": message}}, status, headers)
+
+
 def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, ...]) -> ResponseTuple:
     status, code = ERROR_ANSWERS.get(type(error), (500, "internal"))
     headers = {"Allow": ", ".join(allowed_methods)} if isinstance(error, MethodNotAllowedError) else {}
@@ -58,18 +75,10 @@ def error_response(error: CertificationExpiryError, allowed_methods: tuple[str, 
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, RunRateLimitedError):
         headers["Retry-After"] = str(error.retry_after_seconds)
-    log_event(
-        logging.getLogger(LOGGER_NAME),
-        logging.WARNING if status < 500 else logging.ERROR,
-        "request.rejected",
-        "request refused",
-        code=code,
-        status=status,
-        reason=error.message,
-        # The detail may quote the request (a token's key id, a library's message about it).
-        detail=excerpt(error.detail),
+    # The detail may quote the request (a token's key id, a library's message about it).
+    return _refusal(
+        status, code, error.message, "request refused", headers, reason=error.message, detail=excerpt(error.detail)
     )
-    return json_response({"error": {"code": code, "message": error.message}}, status, headers)
 
 
 def framework_error_response(error: Exception) -> ResponseTuple:
@@ -81,16 +90,8 @@ def framework_error_response(error: Exception) -> ResponseTuple:
         message = error.description or error.name or "refused"
     else:
         status, code, message = 500, "internal", "the function failed; the run, if one started, is recorded"
-    log_event(
-        logging.getLogger(LOGGER_NAME),
-        logging.WARNING if status < 500 else logging.ERROR,
-        "request.rejected",
-        "request refused" if status < 500 else "request failed",
-        code=code,
-        status=status,
-        reason=type(error).__name__,
-    )
-    return json_response({"error": {"code": code, "message": message}}, status)
+    logged_as = "request refused" if status < 500 else "request failed"
+    return _refusal(status, code, message, logged_as, reason=type(error).__name__)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -16,7 +16,9 @@ rules and gcloud's own client side prove, not more (docs/deploying.md).
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import io
 import json
 import re
@@ -28,7 +30,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
@@ -53,6 +55,7 @@ PROJECT_NUMBER = "100000000001"
 RUNTIMES = ("python310", "python311", "python312", "python313")
 
 Json = dict[str, Any]
+V = TypeVar("V")
 
 
 class Refused(Exception):
@@ -289,8 +292,11 @@ class GoogleStandIn:
         )
 
     @staticmethod
-    def _missing(what: str) -> Refused:
-        return Refused(404, f"{what} not found", "NOT_FOUND")
+    def _held(resources: dict[str, V], key: str, what: str) -> V:
+        """The resource the stand-in holds under `key`, or Google's 404 naming it."""
+        if key not in resources:
+            raise Refused(404, f"{what} not found", "NOT_FOUND")
+        return resources[key]
 
     # --- project, services, accounts ------------------------------------------------------
 
@@ -328,9 +334,8 @@ class GoogleStandIn:
         return {}
 
     def _get_function(self, project: str, location: str, function_id: str, **_: Any) -> Json:
-        if function_id not in self.state.functions:
-            raise self._missing(f"Function [projects/{project}/locations/{location}/functions/{function_id}]")
-        return self.state.functions[function_id]
+        name = f"Function [projects/{project}/locations/{location}/functions/{function_id}]"
+        return self._held(self.state.functions, function_id, name)
 
     def _store_function(self, project: str, location: str, function_id: str, function: Json) -> Json:
         check_build_config(function.get("buildConfig", {}))
@@ -373,9 +378,7 @@ class GoogleStandIn:
         return operation
 
     def _operation(self, project: str, location: str, operation_id: str, **_: Any) -> Json:
-        if operation_id not in self.state.operations:
-            raise self._missing(f"Operation {operation_id}")
-        return self.state.operations[operation_id]
+        return self._held(self.state.operations, operation_id, f"Operation {operation_id}")
 
     def _get_invokers(self, project: str, location: str, service: str, **_: Any) -> Json:
         members = self.state.invokers.get(service, [])
@@ -394,9 +397,7 @@ class GoogleStandIn:
     # --- Cloud Scheduler ------------------------------------------------------------------
 
     def _get_job(self, project: str, location: str, job_id: str, **_: Any) -> Json:
-        if job_id not in self.state.jobs:
-            raise self._missing(f"Job projects/{project}/locations/{location}/jobs/{job_id}")
-        return self.state.jobs[job_id]
+        return self._held(self.state.jobs, job_id, f"Job projects/{project}/locations/{location}/jobs/{job_id}")
 
     def _create_job(self, project: str, location: str, body: bytes, **_: Any) -> Json:
         job: Json = json.loads(body)
@@ -434,9 +435,7 @@ class GoogleStandIn:
     # --- Cloud Logging metrics ------------------------------------------------------------
 
     def _get_metric(self, project: str, name: str, **_: Any) -> Json:
-        if name not in self.state.metrics:
-            raise self._missing(f"Metric {name}")
-        return self.state.metrics[name]
+        return self._held(self.state.metrics, name, f"Metric {name}")
 
     def _create_metric(self, project: str, body: bytes, **_: Any) -> Json:
         metric: Json = json.loads(body)
@@ -469,19 +468,11 @@ class GoogleStandIn:
 
     def _patch_policy(self, project: str, policy_id: str, query: dict[str, str], body: bytes, **_: Any) -> Json:
         name = f"projects/{project}/alertPolicies/{policy_id}"
-        if name not in self.state.policies:
-            raise self._missing(f"Alert policy {name}")
+        held = self._held(self.state.policies, name, f"Alert policy {name}")
         sent: Json = json.loads(body)
-        mask = [path for path in query.get("updateMask", "").split(",") if path]
-        policy = copy.deepcopy(self.state.policies[name])
-        if mask:
-            for path in mask:
-                if path in sent:
-                    policy[path] = sent[path]
-                else:
-                    policy.pop(path, None)
-        else:  # no mask: the policy sent replaces the one held
-            policy = sent
+        mask = query.get("updateMask", "")
+        policy = copy.deepcopy(held) if mask else sent  # no mask: the policy sent replaces it
+        apply_update_mask(policy, sent, mask)
         policy["name"] = name
         check_alert_policy(policy)
         self.state.policies[name] = policy
@@ -534,17 +525,12 @@ class GoogleStandIn:
 
     @staticmethod
     def _object(bucket: str, name: str, data: bytes) -> Json:
-        import base64
-        import hashlib
-
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - Cloud Storage's own checksum
         return {"bucket": bucket, "name": name, "size": str(len(data)), "md5Hash": md5, "generation": "1"}
 
     def _storage_object(self, bucket: str, name: str, **_: Any) -> Json:
         key = f"{bucket}/{name}"
-        if key not in self.state.objects:
-            raise self._missing(f"Object {key}")
-        return self._object(bucket, name, self.state.objects[key])
+        return self._object(bucket, name, self._held(self.state.objects, key, f"Object {key}"))
 
     def _create_build(self, project: str, location: str, body: bytes, **_: Any) -> Json:
         build = json.loads(body) | {"id": uuid.uuid4().hex, "status": "QUEUED", "projectId": project}
