@@ -15,10 +15,11 @@ from typing import NamedTuple
 import httpx
 import psycopg
 
+from certification_expiry.bodies import JobRequest, JobSummary
 from certification_expiry.config import Settings
 from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import JobRequest, JobSummary, Trigger
 from certification_expiry.ports import JobStore
+from certification_expiry.records import Trigger
 from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging
 from certification_expiry.supabase_store import SupabaseMentorStore, client_factory

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from .callers import Invoker, InvokerKind
 from .errors import AuthenticationError, PermissionDeniedError, VerificationUnavailableError
-from .models import Invoker, InvokerKind
 
 if TYPE_CHECKING:
     from .config import Settings

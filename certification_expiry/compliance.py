@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from .bodies import ComplianceReport
+from .config import NightlySchedule
 from .errors import DatabaseUnavailableError
 from .log_events import log_event
-from .models import ComplianceReport, NightlySchedule
 from .ports import ComplianceStore, StoreError
 
 

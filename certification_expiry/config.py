@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import time
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -10,9 +11,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .models import NightlySchedule
-
 MIN_JWT_SECRET_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class NightlySchedule:
+    """When the nightly run is due, in Oslo: its time, and the grace after it within
+    which its success is expected. The night being judged is today's from then on."""
+
+    run_at: time
+    grace_minutes: int
 
 
 def _is_loopback(host: str) -> bool:

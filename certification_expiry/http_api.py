@@ -14,6 +14,8 @@ import flask
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from .bodies import JobRequest
+from .callers import Invoker
 from .errors import (
     AuthenticationError,
     CertificationExpiryError,
@@ -27,7 +29,7 @@ from .errors import (
     VerificationUnavailableError,
 )
 from .log_events import LOGGER_NAME, excerpt, log_event
-from .models import Invoker, JobRequest, RunStatus
+from .records import RunStatus
 from .runtime import Runtime
 
 ResponseTuple = tuple[str, int, dict[str, str]]

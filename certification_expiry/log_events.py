@@ -1,7 +1,7 @@
 """Log calls with a machine-readable `event` and their context as fields.
 
 Fields are made JSON-ready by pydantic-core (uuids, enums, dates), which the
-models import anyway; the handlers are attached by structured_logging.configure_logging.
+package's shapes import anyway; the handlers are attached by structured_logging.configure_logging.
 """
 
 from __future__ import annotations

@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from . import models
+from .bodies import JobSummary
+from .config import NightlySchedule
+from .records import (
+    AuditRepair,
+    AuditRow,
+    Candidate,
+    ComplianceStatus,
+    PageCursor,
+    Transition,
+    Trigger,
+    UnreadableCandidate,
+)
 
 
 class StoreErrorKind(StrEnum):
@@ -41,7 +52,7 @@ class JobStore(Protocol):
     def start_run(
         self,
         run_id: uuid.UUID,
-        trigger: models.Trigger,
+        trigger: Trigger,
         dry_run: bool,
         lease_seconds: int,
         actor_id: uuid.UUID | None,
@@ -55,35 +66,35 @@ class JobStore(Protocol):
         (both LEASE_HELD), and by a run of the same kind for the same organisations
         started less than coordinator_interval_seconds ago (RATE_LIMITED)."""
 
-    def finish_run(self, summary: models.JobSummary) -> None:
+    def finish_run(self, summary: JobSummary) -> None:
         """Record the run's outcome and counts, which releases the lease."""
 
     def expired_active_mentors(
-        self, after: models.PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
-    ) -> list[models.Candidate | models.UnreadableCandidate]:
+        self, after: PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate | UnreadableCandidate]:
         """The next page in (certification_expiry_date, id) order, strictly after `after`;
         a row that cannot be read as a Candidate comes back as an UnreadableCandidate."""
 
     def count_expired_active(self, organization_ids: Sequence[uuid.UUID] | None) -> int:
         """How many expired active mentors there are now (in these organisations)."""
 
-    def current(self, mentor_id: uuid.UUID) -> models.Candidate | None:
+    def current(self, mentor_id: uuid.UUID) -> Candidate | None:
         """The mentor as it is now, if it is still expired and active."""
 
-    def pause(self, candidate: models.Candidate, request_id: str, actor_id: uuid.UUID | None) -> models.Transition:
+    def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
         """update_mentor_status(…, 'paused', …) with the candidate's version and this request id."""
 
-    def write_audit(self, rows: Sequence[models.AuditRow]) -> None:
+    def write_audit(self, rows: Sequence[AuditRow]) -> None:
         """Upsert these audit rows in one request."""
 
-    def repair_audit(self) -> models.AuditRepair:
+    def repair_audit(self) -> AuditRepair:
         """Write the audit rows missing for transitions the job made, skipping what no run made."""
 
 
 class ComplianceStore(Protocol):
     """The compliance check's port."""
 
-    def compliance_status(self, schedule: models.NightlySchedule) -> models.ComplianceStatus:
+    def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
         """The night being judged, the expired mentors still active (and those overdue
         for that night), and whether a full run succeeded since that night began."""
 

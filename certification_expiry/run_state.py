@@ -8,18 +8,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .models import (
-    RESPONSE_LIST_LIMIT,
-    AuditRow,
-    Candidate,
-    JobRequest,
-    JobSummary,
-    MentorError,
-    PageCursor,
-    RunStatus,
-    Transition,
-    Trigger,
-)
+from .bodies import RESPONSE_LIST_LIMIT, JobRequest, JobSummary, MentorError
+from .records import AuditRow, Candidate, PageCursor, RunStatus, Transition, Trigger
 
 
 @dataclass(frozen=True)
@@ -67,6 +57,8 @@ class RunState:
     audit_pending: list[AuditRow] = field(default_factory=list)
     audit_missing: list[uuid.UUID] = field(default_factory=list)
     out_of_time: bool = False
+    # The run stopped short, or its outcome could not be recorded (job.failed says why).
+    failed: bool = False
 
     @property
     def id(self) -> uuid.UUID:
@@ -107,10 +99,31 @@ class RunState:
             else:
                 summary.errors_truncated = True
 
+    def progress(self, now: float) -> dict[str, int | float]:
+        """The fields of a job.progress line: how far the run has come, how fast, and
+        what is left when the candidates were counted."""
+        summary = self.summary
+        elapsed = now - self.started
+        rate = summary.candidate_count / elapsed if elapsed > 0 else 0.0
+        fields: dict[str, int | float] = {
+            "processed": summary.candidate_count,
+            "paused": summary.paused_count,
+            "skipped": summary.skipped_count,
+            "errors": summary.error_count,
+            "elapsed_ms": int(elapsed * 1000),
+            "rate_per_s": round(rate, 1),
+        }
+        if self.expected is not None:
+            remaining = max(self.expected - summary.candidate_count, 0)
+            fields |= {"remaining": remaining, "eta_s": round(remaining / rate) if rate else 0}
+        return fields
+
     def settle(self, now: float) -> None:
-        """The run's status and duration once every page and audit chunk is done."""
-        if self.audit_missing:
+        """The run's status and duration as they stand: the one place that sets the status."""
+        if self.failed or self.audit_missing:
             self.summary.status = RunStatus.FAILED
-        elif self.summary.status is RunStatus.SUCCEEDED and (self.summary.error_count or self.out_of_time):
+        elif self.summary.error_count or self.out_of_time:
             self.summary.status = RunStatus.PARTIAL
+        else:
+            self.summary.status = RunStatus.SUCCEEDED
         self.summary.duration_ms = int((now - self.started) * 1000)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .bodies import ComplianceReport, JobRequest, JobSummary
+from .callers import Invoker
 from .compliance import check_compliance
+from .config import NightlySchedule
 from .errors import DatabaseUnavailableError, PermissionDeniedError
 from .job import CertificationExpiryJob
-from .models import ComplianceReport, Invoker, JobRequest, JobSummary, NightlySchedule, Trigger
 from .ports import AccessStore, ComplianceStore, StoreError
+from .records import Trigger
 from .run_state import RunScope
 
 

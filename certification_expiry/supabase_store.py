@@ -14,9 +14,19 @@ from pydantic import ValidationError
 from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 
-from . import models
-from .config import Settings
+from .bodies import JobSummary
+from .config import NightlySchedule, Settings
 from .ports import StoreError, StoreErrorKind
+from .records import (
+    AuditRepair,
+    AuditRow,
+    Candidate,
+    ComplianceStatus,
+    PageCursor,
+    Transition,
+    Trigger,
+    UnreadableCandidate,
+)
 
 T = TypeVar("T")
 
@@ -60,18 +70,16 @@ def client_factory(settings: Settings) -> Callable[[], Client]:
     return connect
 
 
-def _candidate_or_unreadable(row: dict[str, Any]) -> models.Candidate | models.UnreadableCandidate:
+def _candidate_or_unreadable(row: dict[str, Any]) -> Candidate | UnreadableCandidate:
     """One row of a page, read on its own: a row the job cannot read fails alone."""
     try:
-        return models.Candidate.model_validate(row)
+        return Candidate.model_validate(row)
     except ValidationError as error:
         # The keyset columns are the view's key and a date PostgreSQL wrote: they are
         # text here even when the date means nothing to Python ('-infinity').
         mentor_id = uuid.UUID(str(row["id"]))
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return models.UnreadableCandidate(
-            mentor_id, models.PageCursor(str(row["certification_expiry_date"]), mentor_id), problems
-        )
+        return UnreadableCandidate(mentor_id, PageCursor(str(row["certification_expiry_date"]), mentor_id), problems)
 
 
 def classify(error: httpx.TransportError | APIError) -> StoreError:
@@ -137,7 +145,7 @@ class SupabaseMentorStore:
     def start_run(
         self,
         run_id: uuid.UUID,
-        trigger: models.Trigger,
+        trigger: Trigger,
         dry_run: bool,
         lease_seconds: int,
         actor_id: uuid.UUID | None,
@@ -164,7 +172,7 @@ class SupabaseMentorStore:
                 raise StoreError(StoreErrorKind.LEASE_HELD, error.code, error.message) from error
             raise
 
-    def finish_run(self, summary: models.JobSummary) -> None:
+    def finish_run(self, summary: JobSummary) -> None:
         self._rpc(
             "finish_certification_expiry_run",
             {
@@ -182,8 +190,8 @@ class SupabaseMentorStore:
         return client.table("expired_active_mentors").select(CANDIDATE_COLUMNS)
 
     def expired_active_mentors(
-        self, after: models.PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
-    ) -> list[models.Candidate | models.UnreadableCandidate]:
+        self, after: PageCursor | None, limit: int, organization_ids: Sequence[uuid.UUID] | None
+    ) -> list[Candidate | UnreadableCandidate]:
         # Keyset pagination on (certification_expiry_date, id), the order of the
         # partial index: each page is an index range scan that stops after `limit`
         # rows. PostgREST has no row comparison, so (d, i) > (D, I) is written as
@@ -211,11 +219,11 @@ class SupabaseMentorStore:
 
         return int(self._call(count) or 0)
 
-    def current(self, mentor_id: uuid.UUID) -> models.Candidate | None:
+    def current(self, mentor_id: uuid.UUID) -> Candidate | None:
         rows = self._call(lambda client: self._candidates(client).eq("id", str(mentor_id)).execute().data)
-        return models.Candidate.model_validate(rows[0]) if rows else None
+        return Candidate.model_validate(rows[0]) if rows else None
 
-    def pause(self, candidate: models.Candidate, request_id: str, actor_id: uuid.UUID | None) -> models.Transition:
+    def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
         result = self._rpc(
             "update_mentor_status",
             {
@@ -227,13 +235,13 @@ class SupabaseMentorStore:
                 "p_request_id": request_id,
             },
         )
-        return models.Transition.model_validate(result)
+        return Transition.model_validate(result)
 
-    def repair_audit(self) -> models.AuditRepair:
-        return models.AuditRepair.model_validate(self._rpc("repair_certification_expiry_audit", {}))
+    def repair_audit(self) -> AuditRepair:
+        return AuditRepair.model_validate(self._rpc("repair_certification_expiry_audit", {}))
 
-    def compliance_status(self, schedule: models.NightlySchedule) -> models.ComplianceStatus:
-        return models.ComplianceStatus.model_validate(
+    def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
+        return ComplianceStatus.model_validate(
             self._rpc(
                 "certification_compliance_status",
                 {"p_run_at": schedule.run_at.isoformat(), "p_grace_minutes": schedule.grace_minutes},
@@ -252,7 +260,7 @@ class SupabaseMentorStore:
         )
         return sorted(uuid.UUID(str(row["organization_id"])) for row in rows if isinstance(row, dict))
 
-    def write_audit(self, rows: Sequence[models.AuditRow]) -> None:
+    def write_audit(self, rows: Sequence[AuditRow]) -> None:
         payload = [row.model_dump(mode="json") for row in rows]
         # An insert that skips rows already there (a retried chunk): the audit is
         # append-only, so the service role may insert and never update.

@@ -15,20 +15,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from certification_expiry.config import Settings
-from certification_expiry.models import (
+from certification_expiry.bodies import JobSummary
+from certification_expiry.config import NightlySchedule, Settings
+from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import (
     AuditRepair,
     AuditRow,
     Candidate,
     ComplianceStatus,
-    JobSummary,
-    NightlySchedule,
     PageCursor,
     Transition,
     Trigger,
     UnreadableCandidate,
 )
-from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.request_ids import REQUEST_ID_PREFIX, request_id_for
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -17,7 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 from supabase import create_client
 
-from certification_expiry.models import AuditRow
+from certification_expiry.records import AuditRow
 from certification_expiry.supabase_store import SupabaseMentorStore
 from local_supabase.ephemeral import Stack
 from local_supabase.postgres import empty_the_tables

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import time, timedelta
 
-from certification_expiry.models import JobSummary, NightlySchedule, RunStatus, Trigger
+from certification_expiry.bodies import JobSummary
+from certification_expiry.config import NightlySchedule
+from certification_expiry.records import RunStatus, Trigger
 
 TONIGHT_DUE = NightlySchedule(time(0, 0), grace_minutes=0)
 NOT_YET_DUE = NightlySchedule(time(23, 59), grace_minutes=24 * 60 - 1)

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from certification_expiry.models import AuditRow, Candidate, JobSummary, RunStatus, Trigger, UnreadableCandidate
+from certification_expiry.bodies import JobSummary
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import AuditRow, Candidate, RunStatus, Trigger, UnreadableCandidate
 from certification_expiry.request_ids import request_id_for
 
 LEASE_SECONDS = 600

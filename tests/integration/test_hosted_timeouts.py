@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from certification_expiry.bodies import JobRequest
 from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import JobRequest, RunStatus, Trigger
+from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.run_state import RunScope
 from certification_expiry.supabase_store import SupabaseMentorStore, client_factory
 from local_supabase.ephemeral import Stack, running_gateway, throwaway_cluster

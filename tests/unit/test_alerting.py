@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from certification_expiry.models import JobSummary, RunStatus, Trigger
+from certification_expiry.bodies import JobSummary
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import RunStatus, Trigger
 from tests.fake_serving import FakeServing
 from tests.fakes import TODAY, FakeStore, transient
 from tests.logging_query import matches

@@ -12,10 +12,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from certification_expiry.bodies import JobRequest
 from certification_expiry.errors import LeaseHeldError
 from certification_expiry.job import CertificationExpiryJob
-from certification_expiry.models import JobRequest, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.request_ids import request_id_for
 from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging, resolve_format

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from certification_expiry.models import Trigger
+from certification_expiry.records import Trigger
 from tests.fake_serving import FakeServing
 from tests.fakes import NEGATIVE_INFINITY, TODAY, FakeStore
 

@@ -7,9 +7,11 @@ import uuid
 
 import pytest
 
+from certification_expiry.bodies import JobRequest
+from certification_expiry.callers import Invoker, InvokerKind
 from certification_expiry.errors import DatabaseUnavailableError, PermissionDeniedError
-from certification_expiry.models import Invoker, InvokerKind, JobRequest, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.runtime import Runtime
 from certification_expiry.service import CertificationExpiryService
 from certification_expiry.structured_logging import configure_logging

@@ -11,11 +11,12 @@ import uuid
 import pytest
 
 from certification_expiry import job as job_module
+from certification_expiry.bodies import JobRequest
 from certification_expiry.errors import DatabaseUnavailableError, RunRateLimitedError
 from certification_expiry.http_api import bearer_token
 from certification_expiry.job import BACKOFF, FINISH_RETRIES, CertificationExpiryJob
-from certification_expiry.models import JobRequest, RunStatus, Trigger
 from certification_expiry.ports import StoreError, StoreErrorKind
+from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.run_state import RunScope
 from certification_expiry.supabase_store import _TRANSIENT_POSTGREST, _TRANSIENT_SQLSTATES
 from tests.fake_serving import OPERATOR_KEY, FakeServing
