@@ -1,9 +1,9 @@
 """The RPC's idempotency key for the job's pauses, defined once on the Python side.
 
-The database reserves the prefix to the service role and reads the run id back
-(certification_expiry_request_run_id, in the job_request_ids migration), which is
-how the audit repair credits a transition to its run;
-tests/database/test_job_request_ids.py pins both sides to the same examples.
+The database defines the same prefix once (job_request_id_prefix), reserves it to
+the service role and reads the run id back (certification_expiry_request_run_id),
+which is how the audit repair credits a transition to its run;
+tests/database/test_job_request_ids.py holds both sides to the same prefix and examples.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -178,17 +179,23 @@ class Cluster:
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
 
 
-# Every table the migrations and the seed write, in one statement's order.
-SCHEMA_TABLES = (
-    "public.certification_expiry_audit, public.certification_expiry_runs, public.mentor_status_history,"
-    " public.certification_renewals,"
-    " public.peer_mentors, public.organization_coordinators, auth.users"
-)
+# Every table of the project's schema, as the catalog lists them (so that the stand-in
+# holds no list of the product's tables), and the users, in one statement.
+EMPTY_THE_TABLES = """
+do $$
+begin
+  execute (
+    select 'truncate ' || string_agg(format('%I.%I', schemaname, tablename), ', ') || ', auth.users'
+    from pg_catalog.pg_tables where schemaname = 'public'
+  );
+end
+$$
+"""
 
 
-def empty_the_tables(conn: psycopg.Connection) -> None:
+def empty_the_tables(conn: psycopg.Connection[Any]) -> None:
     """Every row of the schema gone, the schema itself kept."""
-    conn.execute(f"truncate {SCHEMA_TABLES}")
+    conn.execute(EMPTY_THE_TABLES)
 
 
 def apply_sql_file(dsn: str, path: Path) -> None:

@@ -81,13 +81,12 @@ CREATE FUNCTION public.certification_expiry_request_run_id(p_request_id text, p_
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $_$
-  -- The pattern admits only canonical lowercase uuids, so the cast cannot fail.
   select m[1]::uuid
   from regexp_match(
-    p_request_id,
-    '^certification_expiry:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$'
+    substr(p_request_id, length(public.job_request_id_prefix()) + 1),
+    '^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$'
   ) as m
-  where m[2] = p_mentor_id::text
+  where starts_with(p_request_id, public.job_request_id_prefix()) and m[2] = p_mentor_id::text
 $_$;
 
 ALTER FUNCTION public.certification_expiry_request_run_id(p_request_id text, p_mentor_id uuid) OWNER TO postgres;
@@ -377,7 +376,10 @@ CREATE FUNCTION public.is_job_request_id(p_request_id text) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$
-  select coalesce(p_request_id ~* '^[[:space:]]*certification_expiry:', false)
+  select coalesce(
+    starts_with(lower(regexp_replace(p_request_id, '^[[:space:]]+', '')), lower(public.job_request_id_prefix())),
+    false
+  )
 $$;
 
 ALTER FUNCTION public.is_job_request_id(p_request_id text) OWNER TO postgres;
@@ -410,6 +412,19 @@ CREATE FUNCTION public.is_printable(p_text text) RETURNS boolean
 $$;
 
 ALTER FUNCTION public.is_printable(p_text text) OWNER TO postgres;
+
+--
+-- Name: job_request_id_prefix(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.job_request_id_prefix() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select 'certification_expiry:'
+$$;
+
+ALTER FUNCTION public.job_request_id_prefix() OWNER TO postgres;
 
 --
 -- Name: lock_mentor_for_change(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -602,7 +617,7 @@ CREATE FUNCTION public.repair_certification_expiry_audit() RETURNS jsonb
       public.certification_expiry_request_run_id(h.request_id, h.mentor_id) as run_id
     from public.mentor_status_history h
     join public.peer_mentors m on m.id = h.mentor_id
-    where h.request_id like 'certification\_expiry:%'
+    where public.is_job_request_id(h.request_id)
       and not exists (select 1 from public.certification_expiry_audit a where a.history_id = h.id)
   ),
   attributable as (
@@ -1021,10 +1036,10 @@ CREATE UNIQUE INDEX certification_expiry_runs_one_running_full_run_idx ON public
 CREATE INDEX certification_expiry_runs_status_finished_idx ON public.certification_expiry_runs USING btree (status, finished_at DESC);
 
 --
--- Name: mentor_status_history_job_request_idx; Type: INDEX; Schema: public; Owner: postgres
+-- Name: mentor_status_history_job_request_id_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX mentor_status_history_job_request_idx ON public.mentor_status_history USING btree (id) WHERE (request_id ~~ 'certification\_expiry:%'::text);
+CREATE INDEX mentor_status_history_job_request_id_idx ON public.mentor_status_history USING btree (id) WHERE public.is_job_request_id(request_id);
 
 --
 -- Name: organization_coordinators_user_id_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -1313,6 +1328,7 @@ GRANT ALL ON FUNCTION public.finish_certification_expiry_run(p_run_id uuid, p_st
 --
 
 REVOKE ALL ON FUNCTION public.is_job_request_id(p_request_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.is_job_request_id(p_request_id text) TO service_role;
 
 --
 -- Name: FUNCTION is_organization_coordinator(p_organization_id uuid, p_user_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -1325,6 +1341,13 @@ REVOKE ALL ON FUNCTION public.is_organization_coordinator(p_organization_id uuid
 --
 
 REVOKE ALL ON FUNCTION public.is_printable(p_text text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION job_request_id_prefix(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.job_request_id_prefix() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.job_request_id_prefix() TO service_role;
 
 --
 -- Name: FUNCTION lock_mentor_for_change(p_mentor_id uuid); Type: ACL; Schema: public; Owner: postgres

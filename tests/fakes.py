@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,8 +31,6 @@ from certification_expiry.records import (
 from certification_expiry.request_ids import REQUEST_ID_PREFIX, request_id_for
 
 OSLO = ZoneInfo("Europe/Oslo")
-# Today in Oslo, as the database's certification_today() has it.
-TODAY = datetime.now(OSLO).date()
 # certification_compliance_status's sample of expired active mentors.
 SAMPLE_SIZE = 20
 
@@ -52,8 +50,8 @@ def _position(expiry: date | str, mentor_id: uuid.UUID | str) -> tuple[int, date
 @dataclass
 class FakeMentor:
     id: uuid.UUID
+    expiry: date | str | None  # None: no certification date
     status: str = "active"
-    expiry: date | str | None = TODAY - timedelta(days=3)
     version: int = 0
     organization_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
@@ -81,13 +79,17 @@ class FakeHistoryRow:
     transition: Transition
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def transient(code: str = "ReadTimeout") -> StoreError:
     return StoreError(StoreErrorKind.TRANSIENT, code, "the network hiccuped")
 
 
 class FakeStore:
-    def __init__(self, mentors: Sequence[FakeMentor] = (), today: date = TODAY) -> None:
-        self.today = today
+    def __init__(self, mentors: Sequence[FakeMentor] = (), clock: Callable[[], datetime] = wall_clock) -> None:
+        self.clock = clock
         self.mentors = {mentor.id: mentor for mentor in mentors}
         self.coordinators: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.history: list[FakeHistoryRow] = []
@@ -102,7 +104,14 @@ class FakeStore:
         self.audit_writes: list[list[AuditRow]] = []
         self.page_requests: list[int] = []
 
+    @property
+    def today(self) -> date:
+        """Today in Oslo by the store's clock, as the database's certification_today() has it."""
+        return self.clock().astimezone(OSLO).date()
+
     def add(self, count: int, **fields: Any) -> list[uuid.UUID]:
+        """`count` new mentors; by default active, expired three days ago."""
+        fields.setdefault("expiry", self.today - timedelta(days=3))
         new = [FakeMentor(uuid.uuid4(), **fields) for _ in range(count)]
         self.mentors.update({mentor.id: mentor for mentor in new})
         return [mentor.id for mentor in new]
@@ -110,11 +119,12 @@ class FakeStore:
     def _expired_before(self, mentor: FakeMentor, day: date) -> bool:
         return mentor.expiry is not None and _position(mentor.expiry, mentor.id) < _position(day, "")
 
-    def _expired_active(self, mentor: FakeMentor) -> bool:
-        return mentor.status == "active" and self._expired_before(mentor, self.today)
+    def _expired_active(self, mentor: FakeMentor, today: date) -> bool:
+        return mentor.status == "active" and self._expired_before(mentor, today)
 
     def _in_order(self, organization_ids: Sequence[uuid.UUID] | None) -> list[FakeMentor]:
-        rows = [m for m in self.mentors.values() if self._expired_active(m)]
+        today = self.today
+        rows = [m for m in self.mentors.values() if self._expired_active(m, today)]
         if organization_ids is not None:
             rows = [m for m in rows if m.organization_id in organization_ids]
         return sorted(rows, key=lambda m: _position(m.expiry, m.id))  # type: ignore[arg-type]
@@ -146,7 +156,7 @@ class FakeStore:
         organization_ids: Sequence[uuid.UUID] | None,
         coordinator_interval_seconds: int,
     ) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         for run in self.runs.values():
             # A run whose lease ran out was killed or crashed before it could finish.
             if run.status == "running" and run.lease_expires_at <= now:
@@ -208,7 +218,7 @@ class FakeStore:
             raise StoreError(
                 StoreErrorKind.CONFLICT, "PT409", f"certification expiry run already finished {run.status}"
             )
-        run.status, run.finished_at, run.lease_expired = summary.status.value, datetime.now(UTC), False
+        run.status, run.finished_at, run.lease_expired = summary.status.value, self.clock(), False
         run.summary = counts
 
     def expired_active_mentors(
@@ -228,7 +238,7 @@ class FakeStore:
 
     def current(self, mentor_id: uuid.UUID) -> Candidate | None:
         mentor = self.mentors.get(mentor_id)
-        return self._candidate(mentor) if mentor and self._expired_active(mentor) else None
+        return self._candidate(mentor) if mentor and self._expired_active(mentor, self.today) else None
 
     def pause(self, candidate: Candidate, request_id: str, actor_id: uuid.UUID | None) -> Transition:
         self.pause_calls.append((candidate.id, request_id, candidate.status_version))
@@ -252,7 +262,7 @@ class FakeStore:
             new_status="paused",
             status_version=mentor.version,
             history_id=len(self.history) + 1,
-            changed_at=datetime.now(UTC),
+            changed_at=self.clock(),
             replayed=False,
         )
         self.history.append(FakeHistoryRow(transition.history_id, mentor.id, request_id, actor_id, transition))
@@ -303,10 +313,9 @@ class FakeStore:
     # --- the compliance port ----------------------------------------------------------
 
     def compliance_status(self, schedule: NightlySchedule) -> ComplianceStatus:
-        due = datetime.combine(self.today, schedule.run_at, OSLO) + timedelta(minutes=schedule.grace_minutes)
-        # The time of day is the real clock's, the day this store's.
-        now = datetime.combine(self.today, datetime.now(OSLO).time(), OSLO)
-        night = self.today if now >= due else self.today - timedelta(days=1)
+        now = self.clock().astimezone(OSLO)
+        due = datetime.combine(now.date(), schedule.run_at, OSLO) + timedelta(minutes=schedule.grace_minutes)
+        night = now.date() if now >= due else now.date() - timedelta(days=1)
         expired = self._in_order(None)
         overdue = [m for m in expired if self._expired_before(m, night)]
         full_runs = [

@@ -76,7 +76,8 @@ class FaultInjection:
             return
         await self.faults.delay()
         if self.faults.unavailable(scope["path"]):
-            error = GatewayError(503, "PGRST503", "Service Unavailable (injected fault)")
+            # What PostgREST answers while it cannot reach the database.
+            error = GatewayError.database_unreachable("injected fault")
             await JSONResponse(error.body(), status_code=503)(scope, receive, send)
             return
         if not self.faults.lose_response():

@@ -288,6 +288,9 @@ def test_eight_loops_of_coordinators_runs_never_keep_the_scheduler_out(emptied_d
         own_stack.user_token(create_coordinator(emptied_db, organization)) for organization in [OSLO] * 4 + [BERGEN] * 4
     ]
     stop = threading.Event()
+    # Each coordinator's answers so far, for the scheduler to wait on; every key is
+    # there from the start, so that the loops only ever update their own.
+    answered = collections.Counter(dict.fromkeys(tokens, 0))
 
     def loop(token: str) -> collections.Counter[int]:
         answers: collections.Counter[int] = collections.Counter()
@@ -295,13 +298,21 @@ def test_eight_loops_of_coordinators_runs_never_keep_the_scheduler_out(emptied_d
             answers[
                 client.post("/", headers={"Authorization": f"Bearer {token}"}, json={"dry_run": True}).status_code
             ] += 1
+            answered[token] += 1
         return answers
+
+    def every_loop_answered_again() -> None:
+        """Wait until every coordinator has had another answer: the loops are at full tilt."""
+        before = dict(answered)
+        deadline = time.monotonic() + 30
+        while any(answered[token] <= before.get(token, 0) for token in tokens) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     with ThreadPoolExecutor(len(tokens)) as pool:
         loops = [pool.submit(loop, token) for token in tokens]
         scheduler = []
         for _ in range(5):
-            time.sleep(0.3)
+            every_loop_answered_again()
             response = client.post(
                 "/", headers={"Authorization": f"Bearer {own_stack.secret_key}", **SCHEDULER}, json={"dry_run": True}
             )

@@ -28,7 +28,7 @@ from tests.builders import (
     paused_by_the_job,
     seed_expired_and_untouchable,
 )
-from tests.function_client import function_test_client, post_run
+from tests.function_client import EventLogged, function_test_client, post_run
 from tools.paths import PROJECT_ROOT
 
 
@@ -123,8 +123,10 @@ def test_a_database_outage_mid_run_leaves_no_half_done_transition(emptied_db, ow
     while not paused_by_the_job(emptied_db) and time.monotonic() < deadline:
         time.sleep(0.05)
     emptied_db.close()
-    own_stack.database.stop()
-    time.sleep(10)  # longer than a mentor's attempts: some of them fail for good
+    with EventLogged("mentor.failed") as a_mentor_failed:
+        own_stack.database.stop()
+        # Down until a mentor's attempts are spent: some mentors fail for good.
+        assert a_mentor_failed.wait(timeout=120), "no mentor failed while the database was down"
     own_stack.database.start()
     worker.join(timeout=300)
     own_stack.gateway.faults.configure(FaultSettings())

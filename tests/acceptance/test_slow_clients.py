@@ -24,6 +24,21 @@ from tools.local_function import served_function
 SLOW_CLIENTS = 8
 
 
+def connections_read_by_the_server(port: int | None) -> int:
+    """The server's established connections on `port` with nothing left unread in
+    their receive queue, from the kernel's table (/proc/net/tcp, proc(5))."""
+    read = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                established = fields[3] == "01"
+                unread = int(fields[4].split(":")[1], 16)
+                read += local_port == port and established and unread == 0
+    return read
+
+
 @contextlib.contextmanager
 def slow_clients(url: str, count: int) -> Iterator[None]:
     address = urlsplit(url)
@@ -33,7 +48,11 @@ def slow_clients(url: str, count: int) -> Iterator[None]:
             sock = socket.create_connection((address.hostname, address.port))
             sock.sendall(b"POST / HT")  # half a request line, then nothing
             sockets.append(sock)
-        time.sleep(0.5)  # each is now a thread blocked reading the rest
+        # Each is a thread blocked reading the rest once the server has read its bytes.
+        deadline = time.monotonic() + 10
+        while connections_read_by_the_server(address.port) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert connections_read_by_the_server(address.port) >= count, "the server did not read every slow client"
         yield
     finally:
         for sock in sockets:

@@ -163,7 +163,7 @@ def test_a_coordinators_run_never_keeps_a_full_run_out_and_overlapping_ones_wait
     assert (world.run_status(coordinators), world.run_status(beside)) == ("running", "running")
     finish(world, coordinators)
     finish(world, beside)
-    full = start(world)
+    start(world)
     assert kind_of(lambda: start(world, organization_ids=[elsewhere])) is StoreErrorKind.LEASE_HELD
 
 

@@ -9,7 +9,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from certification_expiry.request_ids import request_id_for
+from certification_expiry.request_ids import REQUEST_ID_PREFIX, request_id_for
 from tests.builders import (
     SERVICE_ROLE,
     call_rpc,
@@ -51,6 +51,11 @@ def test_python_and_sql_read_the_same_run_id_from_a_request_id(tx, request_id, m
     assert in_sql == run_id
 
 
+def test_python_and_sql_share_one_prefix(tx):
+    (in_sql,) = tx.execute("select public.job_request_id_prefix()").fetchone().values()
+    assert in_sql == REQUEST_ID_PREFIX
+
+
 # --- the repair ---------------------------------------------------------------------------
 
 
@@ -75,7 +80,7 @@ def audit_rows(tx: psycopg.Connection) -> dict[int, uuid.UUID]:
 
 def test_the_repair_credits_only_what_a_run_made_and_reports_the_rest(tx, organization_id):
     mentor_user = create_user(tx)
-    mentors = [create_mentor(tx, organization_id, expiry=date(2020, 1, 1), user_id=mentor_user) for _ in range(7)]
+    mentors = [create_mentor(tx, organization_id, expiry=date(2020, 1, 1), user_id=mentor_user) for _ in range(8)]
     run = start_run(tx)
     # A real transition of that run whose audit row was lost: the one to repair.
     genuine = call_rpc(
@@ -91,6 +96,7 @@ def test_the_repair_credits_only_what_a_run_made_and_reports_the_rest(tx, organi
         forge_history(tx, mentors[4], request_id_for(dry, mentors[4])),  # a dry run pauses nobody
         forge_history(tx, mentors[5], request_id_for(run, mentors[5]), new_status="inactive"),  # not the job's move
         forge_history(tx, mentors[6], request_id_for(run, mentors[0])),  # another mentor's id
+        forge_history(tx, mentors[7], " " + request_id_for(run, mentors[7]).upper()),  # the prefix, not the job's id
     ]
 
     result = repair(tx)

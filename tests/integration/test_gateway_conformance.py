@@ -331,7 +331,7 @@ def test_injected_unavailability_and_latency(no_faults, service):
     httpx.put(f"{stack.url}/_gateway/faults", json={"unavailable_rate": 1}, headers=admin).raise_for_status()
     with pytest.raises(APIError) as excinfo:
         service.table("peer_mentors").select("id").limit(1).execute()
-    assert excinfo.value.code == "PGRST503"
+    assert excinfo.value.code == "PGRST001"
 
     httpx.put(
         f"{stack.url}/_gateway/faults", json={"refuse_path": "certification_expiry_audit"}, headers=admin

@@ -94,7 +94,10 @@ def test_a_stalled_certificate_endpoint_holds_no_worker_long_and_answers_503_gen
     threads = [threading.Thread(target=lambda: answers.append(call(google_token()))) for _ in range(8)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while certs.fetches == 0 and time.monotonic() < deadline:  # a fetch is stalled now
+        time.sleep(0.01)
+    assert certs.fetches, "no certificate fetch began"
     operator_seconds, operator_status, _ = call(stack.secret_key)  # a legitimate operator meanwhile
     for thread in threads:
         thread.join(timeout=60)

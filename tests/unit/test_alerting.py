@@ -16,7 +16,7 @@ from certification_expiry.bodies import JobSummary
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import RunStatus, Trigger
 from tests.fake_serving import FakeServing
-from tests.fakes import TODAY, FakeStore, transient
+from tests.fakes import FakeStore, transient
 from tests.logging_query import matches
 
 METRICS = {
@@ -79,7 +79,7 @@ def unreachable(store: FakeStore) -> None:
 
 
 def overdue(store: FakeStore) -> None:
-    store.add(2, expiry=TODAY - timedelta(days=5))
+    store.add(2, expiry=store.today - timedelta(days=5))
 
 
 def scheduler_entry(job: str, kind: str, status: str | None = None) -> dict:

@@ -81,7 +81,7 @@ def test_every_document_the_code_cites_exists_and_no_code_cites_a_readme_section
 
 # What rots: a code line number (`job.py:123`, "line 123"), or a measured figure in a
 # comment ("24 ms at 200,000"). Docs link to bench/results.md for figures instead.
-ROTTING = re.compile(r"\.py:\d+|\bline \d+|\b\d[\d,.]* ?(?:ms|s|MiB) at \d")
+ROTTING = re.compile(r"\.py:\d+|\bline \d+|\"line\": \d+|\b\d[\d,.]* ?(?:ms|s|MiB) at \d")
 # Comments, docstrings and prose: the code, its SQL and every document a person reads.
 # Committed migrations are left out: they never change (supabase/migrations.sha256).
 WRITTEN = sorted(
@@ -111,4 +111,5 @@ def test_no_line_number_or_measured_figure_is_written_down_where_it_would_rot(pa
 def test_a_planted_line_number_citation_is_found():
     assert rotting_citations("see certification_expiry/job.py:212 for the retry") == [".py:212"]
     assert rotting_citations("# the loop at line 88 retries") == ["line 88"]
+    assert rotting_citations('{"sourceLocation": {"line": 256}}') == ['"line": 256']
     assert rotting_citations("-- a scan took 24 ms at 200,000 mentors") == ["24 ms at 2"]

@@ -11,7 +11,7 @@ import pytest
 
 from certification_expiry.records import Trigger
 from tests.fake_serving import FakeServing
-from tests.fakes import NEGATIVE_INFINITY, TODAY, FakeStore
+from tests.fakes import NEGATIVE_INFINITY, FakeStore
 
 
 def fail_once(store: FakeStore, method: str) -> None:
@@ -59,7 +59,7 @@ def test_an_unexpected_exception_at_any_stage_still_records_releases_logs_and_an
 
 def test_a_row_the_job_cannot_read_is_that_mentors_failure_and_the_others_are_paused(monkeypatch):
     store = FakeStore()
-    ordinary = store.add(9, expiry=TODAY.replace(year=TODAY.year - 1))
+    ordinary = store.add(9, expiry=store.today.replace(year=store.today.year - 1))
     [unreadable] = store.add(1, expiry=NEGATIVE_INFINITY)
     serving = FakeServing(store, monkeypatch)
 

@@ -1,4 +1,5 @@
-"""How the Supabase store lends its clients; what it asks of Supabase is in tests/contract/."""
+"""How the Supabase store lends its clients; what it asks of Supabase is in tests/contract/,
+how it classifies Supabase's errors in test_store_errors.py."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from postgrest.exceptions import APIError
 
 from certification_expiry.ports import StoreError, StoreErrorKind
-from certification_expiry.supabase_store import SupabaseMentorStore, classify
+from certification_expiry.supabase_store import SupabaseMentorStore
 
 
 class Clients:
@@ -55,49 +55,3 @@ def test_a_failed_call_is_translated_and_gives_its_client_back():
     assert raised.value.kind is StoreErrorKind.TRANSIENT
     store._call(lambda client: client)
     assert len(clients.made) == 1
-
-
-@pytest.mark.parametrize(
-    ("code", "kind"),
-    [
-        # The hosted roles' timeouts: someone else held the row, or the database was slow.
-        ("57014", StoreErrorKind.TRANSIENT),
-        ("55P03", StoreErrorKind.TRANSIENT),
-        ("57P01", StoreErrorKind.TRANSIENT),
-        ("08006", StoreErrorKind.TRANSIENT),
-        ("53300", StoreErrorKind.TRANSIENT),
-        ("40001", StoreErrorKind.TRANSIENT),
-        ("40P01", StoreErrorKind.TRANSIENT),
-        ("PGRST001", StoreErrorKind.TRANSIENT),
-        ("503", StoreErrorKind.TRANSIENT),
-        # What another try cannot change.
-        ("42501", StoreErrorKind.PERMANENT),
-        ("22023", StoreErrorKind.PERMANENT),
-        ("55000", StoreErrorKind.PERMANENT),
-        ("57000", StoreErrorKind.PERMANENT),
-        ("23505", StoreErrorKind.PERMANENT),
-        ("PGRST116", StoreErrorKind.PERMANENT),
-        ("PT404", StoreErrorKind.NOT_FOUND),
-        ("PT409", StoreErrorKind.CONFLICT),
-        ("PT429", StoreErrorKind.RATE_LIMITED),
-    ],
-)
-def test_each_error_code_is_classified_for_the_retry_decision(code, kind):
-    error = APIError({"code": code, "message": "m", "details": None, "hint": None})
-    assert classify(error).kind is kind
-
-
-@pytest.mark.parametrize(
-    ("details", "kind"),
-    [
-        ("transition_not_allowed", StoreErrorKind.NOT_ALLOWED),
-        (None, StoreErrorKind.PERMANENT),
-        ("certification_expired", StoreErrorKind.PERMANENT),
-        ("anything else", StoreErrorKind.PERMANENT),
-    ],
-)
-def test_only_the_state_machines_own_refusal_is_a_skip(details, kind):
-    """P0001 is the SQLSTATE of every RAISE without a code: a bug that raises one must
-    be the mentor's error, never a silent skip."""
-    error = APIError({"code": "P0001", "message": "m", "details": details, "hint": None})
-    assert classify(error).kind is kind

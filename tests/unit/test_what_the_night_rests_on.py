@@ -18,9 +18,9 @@ from certification_expiry.job import BACKOFF, FINISH_RETRIES, CertificationExpir
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.run_state import RunScope
-from certification_expiry.supabase_store import _TRANSIENT_POSTGREST, _TRANSIENT_SQLSTATES
+from certification_expiry.store_errors import _TRANSIENT_POSTGREST, _TRANSIENT_SQLSTATES
 from tests.fake_serving import OPERATOR_KEY, FakeServing
-from tests.fakes import TODAY, FakeMentor, FakeStore, job_settings, transient
+from tests.fakes import FakeStore, job_settings, transient
 
 
 def test_a_run_that_did_all_it_should_is_answered_200(monkeypatch):
@@ -74,7 +74,7 @@ def test_the_compliance_check_answers_get_as_the_scheduler_registers_it(monkeypa
 
 def test_a_breach_is_answered_500_and_logged_at_error(monkeypatch):
     store = FakeStore()
-    store.add(2, expiry=TODAY.replace(year=TODAY.year - 1))  # long expired and never paused
+    store.add(2, expiry=store.today.replace(year=store.today.year - 1))  # long expired and never paused
     serving = FakeServing(store, monkeypatch, "certification_compliance_check")
     response = serving.client.get("/", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
     assert (response.status_code, response.get_json()["ok"]) == (500, False)
@@ -91,7 +91,7 @@ def make_job(store: FakeStore, **overrides: object) -> tuple[CertificationExpiry
 def test_a_coordinators_pause_keeps_the_coordinator_as_actor():
     store = FakeStore()
     organization = uuid.uuid4()
-    store.mentors = {m.id: m for m in [FakeMentor(uuid.uuid4(), organization_id=organization)]}
+    store.add(1, organization_id=organization)
     coordinator = uuid.uuid4()
     job, _ = make_job(store)
     job.run(JobRequest(), RunScope(Trigger.MANUAL, actor_id=coordinator, organization_ids=(organization,)))
@@ -174,7 +174,7 @@ def test_start_failures_are_told_apart(monkeypatch, error, raised):
 
 def test_the_transient_classes_are_the_server_that_could_not_work_right_now():
     assert set(_TRANSIENT_SQLSTATES) == {"08", "53", "57P", "57014", "55P03", "40001", "40P01"}
-    assert {"PGRST000", "PGRST001", "PGRST002", "PGRST503"} == _TRANSIENT_POSTGREST
+    assert {"PGRST000", "PGRST001", "PGRST002", "PGRST003"} == _TRANSIENT_POSTGREST
 
 
 def test_finishing_is_retried_many_times_and_every_retry_waits_a_bounded_while():
