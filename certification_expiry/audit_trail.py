@@ -61,15 +61,15 @@ class AuditTrail:
             try:
                 self.retrying(functools.partial(self.store.write_audit, chunk))
             except StoreError as error:
-                missing = [row.mentor_id for row in chunk]
-                run.audit_missing += missing
+                # These transitions have no audit row until the next run's repair writes it.
+                run.failed = True
                 run.log(
                     logging.ERROR,
                     "audit.failed",
                     "audit rows could not be written: these transitions have no audit row",
-                    mentor_ids=missing,
+                    mentor_ids=[row.mentor_id for row in chunk],
                     code=error.code,
                     reason=error.message,
                 )
-                continue
-            run.log(logging.INFO, "audit.written", "audit rows written", rows=len(chunk))
+            else:
+                run.log(logging.INFO, "audit.written", "audit rows written", rows=len(chunk))

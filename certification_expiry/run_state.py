@@ -55,9 +55,9 @@ class RunState:
     expected: int | None = None  # candidates counted at the start (None: unknown)
     after: PageCursor | None = None  # where the last page read ended
     audit_pending: list[AuditRow] = field(default_factory=list)
-    audit_missing: list[uuid.UUID] = field(default_factory=list)
     out_of_time: bool = False
-    # The run stopped short, or its outcome could not be recorded (job.failed says why).
+    # The run stopped short, an audit chunk could not be written, or the outcome could
+    # not be recorded (job.failed or audit.failed says why).
     failed: bool = False
 
     @property
@@ -120,7 +120,7 @@ class RunState:
 
     def settle(self, now: float) -> None:
         """The run's status and duration as they stand: the one place that sets the status."""
-        if self.failed or self.audit_missing:
+        if self.failed:
             self.summary.status = RunStatus.FAILED
         elif self.summary.error_count or self.out_of_time:
             self.summary.status = RunStatus.PARTIAL

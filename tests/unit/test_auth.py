@@ -301,3 +301,157 @@ def test_the_runtime_built_from_the_environment_accepts_each_kind_of_caller(cert
     claims = session_claims()
     user = runtime.authenticator.authenticate(SIGNING_KEY.sign(claims))
     assert (user.kind, str(user.user_id)) == ("user", claims["sub"])
+
+
+# --- what each refusal tells the caller, and what only the log gets -----------------------
+
+
+def refusal(call: Any) -> tuple[type[Exception], str, str | None]:
+    with pytest.raises((AuthenticationError, PermissionDeniedError, VerificationUnavailableError)) as raised:
+        call()
+    return type(raised.value), raised.value.message, raised.value.detail
+
+
+NOT_VALID_FOR_THIS_PROJECT = "the access token is not valid for this project"
+CANNOT_VERIFY_NOW = "the token cannot be verified right now; try again later"
+NOT_ALLOWED = "this identity is not an allowed invoker"
+
+
+def test_each_refusal_of_a_users_session_says_why_in_words_for_the_caller(jwks):
+    auth, hs256 = authenticator(), authenticator(supabase_jwt_secret=JWT_SECRET)
+    cases = [
+        (
+            lambda: auth.authenticate("not a jwt"),
+            AuthenticationError,
+            "the bearer token is neither the service key nor a JWT",
+        ),
+        (
+            lambda: auth.authenticate(sign(JWT_SECRET, session_claims())),
+            AuthenticationError,
+            "HS256 tokens are not accepted: this project verifies with its JWKS",
+        ),
+        (
+            lambda: hs256.authenticate(jwt.encode(session_claims(), "x" * 64, algorithm="HS512")),
+            AuthenticationError,
+            "this token cannot be verified here",
+        ),
+        (
+            lambda: hs256.authenticate(sign(JWT_SECRET, session_claims(exp=int(time.time()) - 120))),
+            AuthenticationError,
+            "the JWT has expired",
+        ),
+        (
+            lambda: auth.authenticate(SIGNING_KEY.sign(session_claims(exp=int(time.time()) - 120))),
+            AuthenticationError,
+            "the access token has expired",
+        ),
+        (
+            lambda: hs256.authenticate(sign(JWT_SECRET, session_claims(sub="x"))),
+            AuthenticationError,
+            "the token's subject is not a user id",
+        ),
+        (
+            lambda: auth.authenticate(google_token()),
+            AuthenticationError,
+            "Google identity tokens are not accepted here",
+        ),
+    ]
+    for call, kind, message in cases:
+        assert refusal(call) == (kind, message, None)
+
+
+def test_refusals_that_quote_a_library_keep_its_words_for_the_log(jwks):
+    auth, hs256 = authenticator(), authenticator(supabase_jwt_secret=JWT_SECRET)
+    other_secret = sign("another-secret-that-is-also-32-characters-long", session_claims())
+    kind, message, detail = refusal(lambda: hs256.authenticate(other_secret))
+    assert (kind, message, detail) == (
+        AuthenticationError,
+        "the JWT is not valid for this project",
+        "Signature verification failed",
+    )
+
+    kind, message, detail = refusal(lambda: auth.authenticate(SIGNING_KEY.sign(session_claims(aud="other"))))
+    assert (kind, message, detail) == (AuthenticationError, NOT_VALID_FOR_THIS_PROJECT, "Audience doesn't match")
+
+    impostor = SigningKey.generate()
+    kind, message, detail = refusal(lambda: auth.authenticate(impostor.sign(session_claims())))
+    assert (kind, message) == (AuthenticationError, NOT_VALID_FOR_THIS_PROJECT)
+    assert impostor.kid in (detail or "")
+
+    kind, message, detail = refusal(
+        lambda: auth.authenticate(SIGNING_KEY.sign(session_claims(exp=str(int(time.time()) + 600))))
+    )
+    assert kind is AuthenticationError
+    assert detail  # PyJWT's or ours: the expiry is not a number
+
+    token = sign(JWT_SECRET, {"role": "service_role", "exp": str(int(time.time()) + 600)})
+    kind, message, detail = refusal(lambda: hs256.authenticate(token))
+    assert (kind, detail) == (AuthenticationError, "exp is not a number")
+    assert message == "the token is not valid for this project"
+
+    anon = sign(JWT_SECRET, {"iss": "supabase", "role": "anon", "exp": int(time.time()) + 600})
+    assert refusal(lambda: hs256.authenticate(anon)) == (
+        PermissionDeniedError,
+        "this token's role may not do this",
+        "role 'anon'",
+    )
+
+
+def test_a_project_key_set_that_cannot_be_fetched_is_unavailable_and_the_log_says_from_where(jwks):
+    users = SupabaseUserTokens(URL)
+    jwks.down = True
+    kind, message, detail = refusal(lambda: users.verify(SIGNING_KEY.sign(session_claims())))
+    assert (kind, message) == (VerificationUnavailableError, CANNOT_VERIFY_NOW)
+    assert (detail or "").startswith("the project's JWKS: ")
+    assert refusal(lambda: users.verify(SIGNING_KEY.sign(session_claims()))) == (
+        VerificationUnavailableError,
+        CANNOT_VERIFY_NOW,
+        None,
+    )
+
+
+def test_the_project_key_set_is_read_from_the_projects_auth_with_a_short_timeout_and_cached():
+    users = SupabaseUserTokens(URL + "/")
+    assert users.issuer == ISSUER
+    assert users.jwks.uri == f"{ISSUER}/.well-known/jwks.json"
+    assert users.jwks.timeout == 3.0
+    assert users.jwks.jwk_set_cache is not None
+    assert users.jwks.jwk_set_cache.lifespan == 600
+
+
+def test_each_refusal_of_a_google_token_says_why(certs):
+    auth = authenticator(certs)
+    assert refusal(lambda: auth.authenticate(google_token(audience="other"))) == (
+        AuthenticationError,
+        "the Google identity token is not for this function",
+        None,
+    )
+    assert refusal(lambda: auth.authenticate(google_token(verified=False))) == (
+        PermissionDeniedError,
+        NOT_ALLOWED,
+        "email not verified",
+    )
+    assert refusal(lambda: auth.authenticate(google_token(email="intruder@project.iam.gserviceaccount.com"))) == (
+        PermissionDeniedError,
+        NOT_ALLOWED,
+        "not in ALLOWED_INVOKERS",
+    )
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kind, message, detail = refusal(lambda: auth.authenticate(google_token(key=other_key)))
+    assert (kind, message) == (AuthenticationError, "the Google identity token is not valid")
+    assert detail
+
+
+def test_googles_certificates_are_fetched_once_for_many_tokens_and_a_stall_is_told_apart(certs):
+    auth = authenticator(certs)
+    for _ in range(3):
+        assert auth.authenticate(google_token()).email == SCHEDULER
+    assert certs.fetches == 1
+    certs.stall_seconds = 2
+    stalled = GoogleIdentityTokens(AUDIENCE, [SCHEDULER], certs_url=certs.url, timeout_seconds=0.3)
+    token = google_token()
+    kind, message, detail = refusal(
+        lambda: stalled.verify(token, jwt.decode(token, options={"verify_signature": False}))
+    )
+    assert (kind, message) == (VerificationUnavailableError, CANNOT_VERIFY_NOW)
+    assert (detail or "").startswith("Google's certificates: ")

@@ -48,8 +48,11 @@ def test_a_coordinator_runs_its_own_organisations_as_actor():
     store.add(2, organization_id=theirs)
     coordinator = coordinator_of(store, ours)
     # Even when Cloud Scheduler's header is forged, a user's run is manual.
-    summary = service_over(store).start_run(coordinator, JobRequest(), scheduled=True)
+    service = service_over(store)
+    summary = service.start_run(coordinator, JobRequest(), scheduled=True)
     assert summary.paused_mentor_ids == [mine]
+    assert service.scope_of(coordinator, scheduled=True).invoked_by == f"user:{coordinator.user_id}"
+    assert service.scope_of(SCHEDULER, scheduled=True).invoked_by == f"oidc:{SCHEDULER.email}"
     run = store.runs[summary.job_run_id]
     assert (run.trigger, run.actor_id, run.organization_ids) == (Trigger.MANUAL, coordinator.user_id, (ours,))
 
@@ -57,8 +60,9 @@ def test_a_coordinator_runs_its_own_organisations_as_actor():
 def test_a_user_who_coordinates_nothing_may_not_start_a_run():
     store = FakeStore()
     store.add(1)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError) as raised:
         service_over(store).start_run(Invoker(InvokerKind.USER, user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+    assert raised.value.message == "this user coordinates no organisation, so may not start a run"
     assert store.runs == {}
     assert store.pause_calls == []
 
@@ -69,16 +73,19 @@ def test_a_lookup_the_database_cannot_answer_is_database_unavailable():
             raise StoreError(StoreErrorKind.TRANSIENT, "ConnectError", "connection refused")
 
     store = Unreachable()
-    with pytest.raises(DatabaseUnavailableError):
+    with pytest.raises(DatabaseUnavailableError) as raised:
         service_over(store).start_run(Invoker(InvokerKind.USER, user_id=uuid.uuid4()), JobRequest(), scheduled=False)
+    assert raised.value.message == "could not look up what this user coordinates: the database did not answer"
+    assert raised.value.detail == "ConnectError: connection refused"
     assert store.runs == {}
 
 
 def test_only_the_system_checks_compliance():
     store = FakeStore()
     service = service_over(store)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError) as raised:
         service.check_compliance(coordinator_of(store, uuid.uuid4()))
+    assert raised.value.message == "the compliance check is for the operator and the scheduler"
     store.add(2)
     report = service.check_compliance(SCHEDULER)
     assert not report.ok
