@@ -291,7 +291,7 @@ class CertificationExpiryJob:
         run.log(
             logging.INFO, "mentor.skipped", "mentor skipped: no longer active", mentor_id=candidate.id, reason=reason
         )
-        return Skipped(reason)
+        return Skipped()
 
     def _failed(self, run: RunState, mentor_id: uuid.UUID, code: str, message: str) -> MentorError:
         run.log(

@@ -30,7 +30,7 @@ class Paused:
 
 @dataclass
 class Skipped:
-    reason: str
+    """The mentor was no longer expired and active (mentor.skipped says why)."""
 
 
 @dataclass

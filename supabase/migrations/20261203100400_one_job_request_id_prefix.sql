@@ -38,7 +38,9 @@ returns uuid language sql immutable set search_path = '' as $$
 $$;
 
 -- The repair runs as the service role, and so do the two functions above when it calls them.
-revoke all on function public.job_request_id_prefix() from public;
+-- Revoked from the API roles by name too: older projects' default privileges grant
+-- every new function to them.
+revoke all on function public.job_request_id_prefix() from public, anon, authenticated;
 grant execute on function public.job_request_id_prefix() to service_role;
 grant execute on function public.is_job_request_id(text) to service_role;
 

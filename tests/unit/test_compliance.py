@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -14,6 +15,7 @@ from certification_expiry.config import NightlySchedule
 from certification_expiry.errors import DatabaseUnavailableError
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import ComplianceStatus
+from tests.log_capture import CapturedLines, captured
 
 SCHEDULE = NightlySchedule(time(1, 15), grace_minutes=45)
 NIGHT = date(2026, 12, 2)
@@ -35,23 +37,13 @@ class StatusStore:
         return self.status
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+LOGGER = logging.getLogger("test.compliance")
 
 
 @pytest.fixture
-def lines():
-    handler = Lines()
-    logger = logging.getLogger("test.compliance")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler, logger
-    logger.removeHandler(handler)
+def lines() -> Iterator[CapturedLines]:
+    with captured(LOGGER) as handler:
+        yield handler
 
 
 def status(overdue: int = 0, recent_success: bool = True, expired: int = 0) -> ComplianceStatus:
@@ -67,27 +59,20 @@ def status(overdue: int = 0, recent_success: bool = True, expired: int = 0) -> C
 
 
 def test_no_overdue_mentor_and_last_nights_success_hold(lines):
-    handler, logger = lines
     store = StatusStore(status(expired=3))  # expired at the last midnight: the coming run's backlog
 
-    report = check_compliance(store, SCHEDULE, logger)
+    report = check_compliance(store, SCHEDULE, LOGGER)
 
     assert store.schedules == [SCHEDULE]
     assert (report.ok, report.reasons, report.night) == (True, [], NIGHT)
     assert (report.expired_active_count, report.overdue_count, report.hidden_active_count) == (3, 0, 3)
     assert report.last_success_at == SUCCESS
-    [line] = handler.records
-    assert (line.levelno, line.getMessage(), line.json_fields["event"]) == (  # type: ignore[attr-defined]
-        logging.INFO,
-        "certification compliance holds",
-        "compliance.ok",
-    )
-    assert line.json_fields["ok"] is True  # type: ignore[attr-defined]
+    [(severity, message, fields)] = lines.of("compliance.ok")
+    assert (severity, message, fields["ok"]) == ("INFO", "certification compliance holds", True)
 
 
 def test_overdue_mentors_and_a_missing_run_are_a_breach_each_with_its_reason(lines):
-    handler, logger = lines
-    report = check_compliance(StatusStore(status(overdue=2, recent_success=False, expired=5)), SCHEDULE, logger)
+    report = check_compliance(StatusStore(status(overdue=2, recent_success=False, expired=5)), SCHEDULE, LOGGER)
 
     assert report.ok is False
     assert report.reasons == [
@@ -95,33 +80,31 @@ def test_overdue_mentors_and_a_missing_run_are_a_breach_each_with_its_reason(lin
         "no full certification expiry run has succeeded since the night of 2026-12-02 began",
     ]
     assert (report.overdue_count, report.sample_mentor_ids, report.last_success_at) == (2, SAMPLE, None)
-    [line] = handler.records
-    fields = line.json_fields  # type: ignore[attr-defined]
-    assert (line.levelno, fields["event"]) == (logging.ERROR, "compliance.breach")
-    assert line.getMessage() == "certification compliance breach: " + "; ".join(report.reasons)
+    [(severity, message, fields)] = lines.of("compliance.breach")
+    assert (severity, message) == ("ERROR", "certification compliance breach: " + "; ".join(report.reasons))
     assert (fields["ok"], fields["overdue_count"], fields["night"]) == (False, 2, "2026-12-02")
     assert fields["sample_mentor_ids"] == [str(mentor) for mentor in SAMPLE]
 
 
 @pytest.mark.parametrize(("overdue", "recent_success"), [(1, True), (0, False)])
 def test_either_reason_alone_is_a_breach(lines, overdue, recent_success):
-    _, logger = lines
-    report = check_compliance(StatusStore(status(overdue, recent_success)), SCHEDULE, logger)
+    report = check_compliance(StatusStore(status(overdue, recent_success)), SCHEDULE, LOGGER)
     assert report.ok is False
     assert len(report.reasons) == 1
 
 
 def test_a_status_the_database_cannot_give_is_never_ok(lines):
-    handler, logger = lines
     store = StatusStore(StoreError(StoreErrorKind.TRANSIENT, "57014", "canceling statement due to statement timeout"))
 
     with pytest.raises(DatabaseUnavailableError) as raised:
-        check_compliance(store, SCHEDULE, logger)
+        check_compliance(store, SCHEDULE, LOGGER)
 
     assert raised.value.message == "could not read the compliance status: the database did not answer"
     assert "57014" in (raised.value.detail or "")
-    [line] = handler.records
-    fields = line.json_fields  # type: ignore[attr-defined]
-    assert (line.levelno, fields["event"], fields["code"]) == (logging.ERROR, "compliance.failed", "57014")
-    assert fields["reason"] == "canceling statement due to statement timeout"
-    assert line.getMessage() == "could not check compliance: the database did not answer"
+    assert lines.of("compliance.failed") == [
+        (
+            "ERROR",
+            "could not check compliance: the database did not answer",
+            {"code": "57014", "reason": "canceling statement due to statement timeout"},
+        )
+    ]

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import Any
 
+import flask
 import pytest
+from werkzeug.exceptions import InternalServerError, NotFound
+from werkzeug.test import EnvironBuilder
 
 from certification_expiry import errors
 from certification_expiry.errors import CertificationExpiryError
-from certification_expiry.http_api import ERROR_ANSWERS, bearer_token, error_response
+from certification_expiry.http_api import (
+    ERROR_ANSWERS,
+    bearer_token,
+    error_response,
+    framework_error_response,
+    parse_job_request,
+)
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import Trigger
 from tests.fake_serving import OPERATOR_KEY, FakeServing
@@ -198,4 +208,44 @@ def test_each_request_is_recorded_as_the_scheduler_sent_it_or_not(monkeypatch):
     assert (runs[uuid.UUID(scheduled["job_run_id"])].trigger, runs[uuid.UUID(by_hand["job_run_id"])].trigger) == (
         Trigger.SCHEDULED,
         Trigger.MANUAL,
+    )
+
+
+def test_an_error_without_a_row_is_answered_500_internal():
+    class Unforeseen(CertificationExpiryError):
+        pass
+
+    body, status, _ = error_response(Unforeseen("something new"), ("POST",))
+    assert (status, json.loads(body)["error"]["code"]) == (500, "internal")
+
+
+def test_a_server_error_of_the_framework_is_ours_and_a_refusal_without_words_is_named():
+    body, status, _ = framework_error_response(InternalServerError())
+    assert (status, json.loads(body)["error"]) == (
+        500,
+        {"code": "internal", "message": "the function failed; the run, if one started, is recorded"},
+    )
+    wordless = NotFound()
+    wordless.description = ""
+    body, status, _ = framework_error_response(wordless)
+    assert (status, json.loads(body)["error"]) == (404, {"code": "not_found", "message": "Not Found"})
+
+
+def test_a_body_with_no_declared_length_is_cut_at_the_limit():
+    environ = EnvironBuilder(method="POST", input_stream=io.BytesIO(b" " * 41)).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input_terminated"] = True  # read to the end, as a chunked body is
+    request = flask.Request(environ)
+    assert request.content_length is None
+    with pytest.raises(errors.RequestTooLargeError) as raised:
+        parse_job_request(request, 40)
+    assert raised.value.message == "the body is over 40 bytes"
+
+
+def test_every_problem_with_a_body_is_named():
+    environ = EnvironBuilder(method="POST", data='{"dry_run": 1, "max_mentors": 0}').get_environ()
+    with pytest.raises(errors.InvalidRequestError) as raised:
+        parse_job_request(flask.Request(environ), 1000)
+    assert raised.value.message == (
+        "invalid body: dry_run: Input should be a valid boolean; max_mentors: Input should be greater than 0"
     )

@@ -152,7 +152,12 @@ def test_only_the_state_machines_own_refusal_is_a_skip(details, kind):
 @pytest.mark.parametrize(("details", "seconds"), [("42", 42), ("0", 0), (None, None), ("soon", None), ("-5", None)])
 def test_a_rate_limited_start_carries_the_seconds_to_wait_when_the_database_gave_them(details, seconds):
     error = classify(api_error("PT429", details, message="too soon"))
-    assert (error.kind, error.retry_after_seconds, error.message) == (StoreErrorKind.RATE_LIMITED, seconds, "too soon")
+    assert (error.kind, error.code, error.retry_after_seconds, error.message) == (
+        StoreErrorKind.RATE_LIMITED,
+        "PT429",
+        seconds,
+        "too soon",
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import AuditRepair, RunStatus, Trigger
 from certification_expiry.run_state import RunScope
 from tests.fakes import FakeStore, job_settings
+from tests.log_capture import CapturedLines, captured
 
 SYSTEM = RunScope(Trigger.SCHEDULED, invoked_by="secret_key")
 
@@ -34,34 +35,24 @@ class Clock:
         return self.now
 
 
-class Lines(logging.Handler):
-    """The job's log lines as (severity, event, message, fields without the run id)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of(self, event: str) -> list[tuple[str, str, dict[str, Any]]]:
-        found = []
-        for record in self.records:
-            fields = dict(record.json_fields)  # type: ignore[attr-defined]
-            if fields.pop("event") == event:
-                fields.pop("job_run_id")
-                found.append((record.levelname, record.getMessage(), fields))
-        return found
+LOGGER = logging.getLogger("test.what_the_logs_say")
 
 
 @pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
-    logger = logging.getLogger("test.what_the_logs_say")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler
-    logger.removeHandler(handler)
+def lines() -> Iterator[CapturedLines]:
+    with captured(LOGGER) as handler:
+        yield handler
+
+
+def pauses_take(store: FakeStore, clock: Clock, seconds: float) -> None:
+    """Each pause moves the clock on by `seconds`."""
+    original = store.pause
+
+    def slow(*args: Any) -> Any:
+        clock.now += seconds
+        return original(*args)
+
+    store.pause = slow  # type: ignore[method-assign]
 
 
 def job_over(store: FakeStore, clock: Clock | None = None, **overrides: Any) -> CertificationExpiryJob:
@@ -113,15 +104,9 @@ def test_the_start_names_who_started_what(lines):
 def test_the_finish_carries_the_counts_and_how_long_the_run_took(lines):
     store, clock = FakeStore(), Clock()
     store.add(3)
-    original = store.pause
-
-    def slow(*args: Any) -> Any:
-        clock.now += 0.25
-        return original(*args)
-
-    store.pause = slow  # type: ignore[method-assign]
+    pauses_take(store, clock, 0.5)
     summary = job_over(store, clock, job_concurrency=1).run(JobRequest(), SYSTEM)
-    assert summary.duration_ms == 750
+    assert summary.duration_ms == 1500
     [(severity, message, fields)] = lines.of("job.finished")
     assert (severity, message) == ("INFO", "certification expiry run succeeded")
     assert fields == {
@@ -134,7 +119,7 @@ def test_the_finish_carries_the_counts_and_how_long_the_run_took(lines):
         "error_count": 0,
         "paused_mentor_ids_truncated": False,
         "errors_truncated": False,
-        "duration_ms": 750,
+        "duration_ms": 1500,
     }
 
 
@@ -281,9 +266,9 @@ def test_an_outcome_that_fails_unexpectedly_twice_says_both(lines, monkeypatch):
     monkeypatch.setattr(store, "finish_run", failing(TypeError("not serialisable")))
     summary = job_over(store).run(JobRequest(), SYSTEM)
     assert summary.status is RunStatus.FAILED
-    assert [message for _, message, _ in lines.of("job.failed")] == [
-        "recording the run's outcome failed unexpectedly",
-        "could not record the run's outcome",
+    assert [(message, fields) for _, message, fields in lines.of("job.failed")] == [
+        ("recording the run's outcome failed unexpectedly", {"code": "TypeError", "reason": "not serialisable"}),
+        ("could not record the run's outcome", {"code": "TypeError", "reason": "not serialisable"}),
     ]
 
 
@@ -361,13 +346,7 @@ def test_the_answer_lists_at_most_the_limit_of_errors(monkeypatch):
 def test_a_mentor_whose_turn_comes_exactly_at_the_deadline_is_not_started():
     store, clock = FakeStore(), Clock()
     store.add(2)
-    original = store.pause
-
-    def slow(*args: Any) -> Any:
-        clock.now += 10
-        return original(*args)
-
-    store.pause = slow  # type: ignore[method-assign]
+    pauses_take(store, clock, 10)
     summary = job_over(store, clock, job_concurrency=1, job_time_budget_seconds=10).run(JobRequest(), SYSTEM)
     assert (summary.paused_count, summary.status) == (1, RunStatus.PARTIAL)
 
@@ -378,13 +357,7 @@ def test_a_mentor_whose_turn_comes_exactly_at_the_deadline_is_not_started():
 def test_progress_says_how_far_how_fast_and_what_is_left(lines):
     store, clock = FakeStore(), Clock()
     store.add(5)
-    original = store.pause
-
-    def slow(*args: Any) -> Any:
-        clock.now += 0.375
-        return original(*args)
-
-    store.pause = slow  # type: ignore[method-assign]
+    pauses_take(store, clock, 0.375)
     job_over(store, clock, job_concurrency=1, job_page_size=3).run(JobRequest(), SYSTEM)
     [first, last] = lines.of("job.progress")
     assert first == (

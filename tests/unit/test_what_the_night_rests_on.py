@@ -65,11 +65,13 @@ def test_only_the_bearer_scheme_carries_a_token(header):
         bearer_token(header.format(key=OPERATOR_KEY))
 
 
-def test_the_compliance_check_answers_get_as_the_scheduler_registers_it(monkeypatch):
-    serving = FakeServing(FakeStore(), monkeypatch, "certification_compliance_check")
+def test_the_compliance_check_answers_get_as_the_scheduler_registers_it_and_200_when_all_is_well(monkeypatch):
+    store = FakeStore()
+    store.add(2)
+    FakeServing(store, monkeypatch).post()  # tonight's run pauses them
+    serving = FakeServing(store, monkeypatch, "certification_compliance_check")
     response = serving.client.get("/", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
-    assert response.status_code in (200, 500)
-    assert "ok" in response.get_json()
+    assert (response.status_code, response.get_json()["ok"]) == (200, True)
 
 
 def test_a_breach_is_answered_500_and_logged_at_error(monkeypatch):
@@ -175,6 +177,21 @@ def test_start_failures_are_told_apart(monkeypatch, error, raised):
 def test_the_transient_classes_are_the_server_that_could_not_work_right_now():
     assert set(_TRANSIENT_SQLSTATES) == {"08", "53", "57P", "57014", "55P03", "40001", "40P01"}
     assert {"PGRST000", "PGRST001", "PGRST002", "PGRST003"} == _TRANSIENT_POSTGREST
+
+
+def test_finishing_is_asked_exactly_its_retries_more_times_before_the_run_gives_up(monkeypatch):
+    store = FakeStore()
+    attempts: list[int] = []
+
+    def unreachable(summary: object) -> None:
+        attempts.append(1)
+        raise transient()
+
+    monkeypatch.setattr(store, "finish_run", unreachable)
+    job, sleeps = make_job(store)
+    summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
+    assert summary.status is RunStatus.FAILED
+    assert (len(attempts), len(sleeps)) == (FINISH_RETRIES + 1, FINISH_RETRIES)
 
 
 def test_finishing_is_retried_many_times_and_every_retry_waits_a_bounded_while():
