@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     allowed_invokers: Annotated[list[str], NoDecode] = []
 
     # Informed by `make bench`, scenario concurrency_sweep (bench/results.md): enough
-    # threads to hide 20 ms per request, few enough to leave the CPU to the RPC calls.
+    # threads to hide a hosted request's latency, few enough to leave the CPU to the
+    # RPC calls.
     job_concurrency: int = Field(16, ge=1, le=64)
     # Supabase caps reads at 1000 rows; a larger page would be silently cut.
     job_page_size: int = Field(500, ge=1, le=1000)
