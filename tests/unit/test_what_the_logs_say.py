@@ -145,13 +145,13 @@ def test_a_failed_run_finishes_at_error(lines):
             "a run like this one started a short while ago; try again later",
         ),
         (
-            StoreError(StoreErrorKind.PERMANENT, "42501", "permission denied"),
+            StoreError(StoreErrorKind.TRANSIENT, "08006", "connection lost"),
             DatabaseUnavailableError,
             "could not start the run: the database did not answer",
         ),
     ],
 )
-def test_a_refused_start_tells_the_caller_generically_and_the_log_the_databases_words(
+def test_start_failures_are_told_apart_generically_for_the_caller_with_the_databases_words_for_the_log(
     lines, monkeypatch, error, raised, message
 ):
     store = FakeStore()
@@ -160,6 +160,8 @@ def test_a_refused_start_tells_the_caller_generically_and_the_log_the_databases_
         job_over(store, job_max_retries=0).run(JobRequest(), SYSTEM)
     assert caught.value.message == message
     assert error.message in (caught.value.detail or "")
+    if raised is RunRateLimitedError:
+        assert caught.value.retry_after_seconds == 42  # the database's own figure
     assert lines.of("job.started") == []
 
 

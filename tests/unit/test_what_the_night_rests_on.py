@@ -12,7 +12,6 @@ import pytest
 
 from certification_expiry import job as job_module
 from certification_expiry.bodies import JobRequest
-from certification_expiry.errors import DatabaseUnavailableError, RunRateLimitedError
 from certification_expiry.http_api import bearer_token
 from certification_expiry.job import BACKOFF, FINISH_RETRIES, CertificationExpiryJob
 from certification_expiry.ports import StoreError, StoreErrorKind
@@ -148,27 +147,6 @@ def test_one_failed_audit_chunk_does_not_stop_the_others():
     summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert len(store.audit) == 15
     assert summary.status is not RunStatus.SUCCEEDED
-
-
-@pytest.mark.parametrize(
-    ("error", "raised"),
-    [
-        (StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon", 42), RunRateLimitedError),
-        (StoreError(StoreErrorKind.TRANSIENT, "08006", "gone"), DatabaseUnavailableError),
-    ],
-)
-def test_start_failures_are_told_apart(monkeypatch, error, raised):
-    store = FakeStore()
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise error
-
-    monkeypatch.setattr(store, "start_run", refuse)
-    job, _ = make_job(store, job_max_retries=0)
-    with pytest.raises(raised) as caught:
-        job.run(JobRequest(), RunScope(Trigger.MANUAL, actor_id=uuid.uuid4(), organization_ids=(uuid.uuid4(),)))
-    if raised is RunRateLimitedError:
-        assert caught.value.retry_after_seconds == 42
 
 
 # --- module constants: what they mean, pinned ---------------------------------------------
