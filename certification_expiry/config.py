@@ -96,12 +96,13 @@ class Settings(BaseSettings):
     def _supabase_url_is_the_projects_api(cls, url: str) -> str:
         """An http(s) URL with a host, https unless it is this machine's (the local
         stack): anything else fails every request, so it fails the start instead."""
-        parts = urlsplit(url.strip())
+        url = url.strip()
+        parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("SUPABASE_URL must be the project's API URL, https://<ref>.supabase.co")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise ValueError("SUPABASE_URL must use https unless it points at this machine (the local stack)")
-        return url.strip().rstrip("/")
+        return url.rstrip("/")
 
     @field_validator("allowed_invokers", "supabase_secret_key", mode="before")
     @classmethod

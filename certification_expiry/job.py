@@ -125,7 +125,7 @@ class CertificationExpiryJob:
         run.settle(self.clock())
         error = self._record_outcome(run)
         if error is not None and not isinstance(error, StoreError):
-            self._fail_run(run, "recording the run's outcome failed unexpectedly", type(error).__name__, str(error))
+            self._fail_run(run, "recording the run's outcome failed unexpectedly", *_code_and_reason(error))
             run.settle(self.clock())
             error = self._record_outcome(run)
         if error is not None:

@@ -7,6 +7,8 @@ store on the local stack, so a rule it gets wrong fails there, not in production
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from certification_expiry.bodies import JobSummary
 from certification_expiry.config import NightlySchedule, Settings
+from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import (
     AuditRepair,
@@ -365,3 +368,40 @@ def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
     except ValueError:
         return None
     return run_id if request_id == request_id_for(run_id, mentor_id) else None
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_job(
+    store: FakeStore, logger: logging.Logger, clock: Callable[[], float] | None = None, **overrides: Any
+) -> CertificationExpiryJob:
+    """The job over this store with job_settings(**overrides); its back-off sleeps are
+    recorded in `job.sleeps`, never slept."""
+    sleeps: list[float] = []
+    job = CertificationExpiryJob(
+        store, job_settings(**overrides), logger, clock=clock or FakeClock(), sleep=sleeps.append
+    )
+    job.sleeps = sleeps  # type: ignore[attr-defined]
+    return job
+
+
+def fail(store: FakeStore, method: str, error: Exception, times: int | None = None) -> None:
+    """`store.method` raises `error` on its first `times` calls (on every call when
+    None), then does its work."""
+    real = getattr(store, method)
+    calls = itertools.count(1)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if times is None or next(calls) <= times:
+            raise error
+        return real(*args, **kwargs)
+
+    setattr(store, method, failing)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
 
 import functions_framework
 import pytest
@@ -13,7 +11,6 @@ from flask.testing import FlaskClient
 from certification_expiry import runtime as runtime_module
 from certification_expiry.auth import Authenticator, GoogleIdentityTokens
 from certification_expiry.config import Settings
-from certification_expiry.log_events import LOGGER_NAME
 from local_supabase.ephemeral import Stack
 from tests.secrets_guard import record_response
 
@@ -66,24 +63,3 @@ def post_run(client, stack: Stack, **body) -> tuple[int, dict]:
         json=body,
     )
     return response.status_code, response.get_json()
-
-
-class EventLogged(logging.Handler):
-    """Set once the function logs a line with this `event`: something to wait on,
-    instead of a sleep, for a stage of a run that only its log tells."""
-
-    def __init__(self, event: str) -> None:
-        super().__init__()
-        self.event = event
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, "json_fields", {}).get("event") == self.event:
-            self.seen.set()
-
-    def __enter__(self) -> threading.Event:
-        logging.getLogger(LOGGER_NAME).addHandler(self)
-        return self.seen
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger(LOGGER_NAME).removeHandler(self)

@@ -1,11 +1,15 @@
-"""The lines a logger writes, captured as records, for tests that read what was logged."""
+"""The lines a logger writes, captured as records for tests that read what was logged,
+or waited for by a test that needs a stage only the log tells."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
+
+from certification_expiry.log_events import LOGGER_NAME
 
 
 class CapturedLines(logging.Handler):
@@ -38,3 +42,24 @@ def captured(logger: logging.Logger) -> Iterator[CapturedLines]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+class EventLogged(logging.Handler):
+    """Set once the function logs a line with this `event`: something to wait on,
+    instead of a sleep, for a stage of a run that only its log tells."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__()
+        self.event = event
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "json_fields", {}).get("event") == self.event:
+            self.seen.set()
+
+    def __enter__(self) -> threading.Event:
+        logging.getLogger(LOGGER_NAME).addHandler(self)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(LOGGER_NAME).removeHandler(self)

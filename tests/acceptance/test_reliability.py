@@ -28,7 +28,8 @@ from tests.builders import (
     paused_by_the_job,
     seed_expired_and_untouchable,
 )
-from tests.function_client import EventLogged, function_test_client, post_run
+from tests.function_client import function_test_client, post_run
+from tests.log_capture import EventLogged
 from tools.paths import PROJECT_ROOT
 
 

@@ -80,10 +80,15 @@ def authenticator(certs: GoogleCerts | None = None, **settings: Any) -> Authenti
     return Authenticator(configured, google)
 
 
-def refused(call) -> type[Exception]:
+def refusal(call: Any) -> tuple[type[Exception], str, str | None]:
+    """How `call` refused: the error's kind, its words for the caller, and its detail for the log."""
     with pytest.raises((AuthenticationError, PermissionDeniedError, VerificationUnavailableError)) as raised:
         call()
-    return type(raised.value)
+    return type(raised.value), raised.value.message, raised.value.detail
+
+
+def refused(call: Any) -> type[Exception]:
+    return refusal(call)[0]
 
 
 # --- operator keys --------------------------------------------------------------------
@@ -304,12 +309,6 @@ def test_the_runtime_built_from_the_environment_accepts_each_kind_of_caller(cert
 
 
 # --- what each refusal tells the caller, and what only the log gets -----------------------
-
-
-def refusal(call: Any) -> tuple[type[Exception], str, str | None]:
-    with pytest.raises((AuthenticationError, PermissionDeniedError, VerificationUnavailableError)) as raised:
-        call()
-    return type(raised.value), raised.value.message, raised.value.detail
 
 
 NOT_VALID_FOR_THIS_PROJECT = "the access token is not valid for this project"

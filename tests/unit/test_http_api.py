@@ -24,7 +24,7 @@ from certification_expiry.http_api import (
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import Trigger
 from tests.fake_serving import OPERATOR_KEY, FakeServing
-from tests.fakes import FakeStore
+from tests.fakes import FakeStore, fail
 
 
 def every_error() -> list[type[CertificationExpiryError]]:
@@ -143,12 +143,7 @@ def test_a_refusal_is_one_line_with_its_code_status_and_the_detail_for_the_log_o
 
 def test_a_refusal_by_the_server_is_logged_at_error_with_its_detail(monkeypatch):
     serving = serving_with(monkeypatch)
-    serving.store.page_failures = []
-
-    def down(*args: object) -> None:
-        raise StoreError(StoreErrorKind.TRANSIENT, "08006", "connection lost")
-
-    monkeypatch.setattr(serving.store, "start_run", down)
+    fail(serving.store, "start_run", StoreError(StoreErrorKind.TRANSIENT, "08006", "connection lost"))
     response = serving.client.post("/", headers=AUTHORIZED)
     assert refusal_of(response) == (503, "database_unavailable", "could not start the run: the database did not answer")
     [line] = serving.events("request.rejected")
@@ -158,11 +153,7 @@ def test_a_refusal_by_the_server_is_logged_at_error_with_its_detail(monkeypatch)
 
 def test_a_rate_limited_run_says_when_to_come_back(monkeypatch):
     serving = serving_with(monkeypatch)
-
-    def too_soon(*args: object) -> None:
-        raise StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon", 42)
-
-    monkeypatch.setattr(serving.store, "start_run", too_soon)
+    fail(serving.store, "start_run", StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon", 42))
     response = serving.client.post("/", headers=AUTHORIZED)
     assert (response.status_code, response.headers["Retry-After"]) == (429, "42")
     assert "Allow" not in response.headers
@@ -176,11 +167,7 @@ def test_the_frameworks_refusals_and_an_escaped_exception_are_answered_in_json_a
     assert (line["severity"], line["message"], line["reason"]) == ("WARNING", "request refused", "NotFound")
 
     serving = serving_with(monkeypatch)
-
-    def bug(*args: object) -> None:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr(serving.store, "start_run", bug)  # escapes the job: nothing catches it
+    fail(serving.store, "start_run", RuntimeError("a bug"))  # escapes the job: nothing catches it
     response = serving.client.post("/", headers=AUTHORIZED)
     assert refusal_of(response) == (500, "internal", "the function failed; the run, if one started, is recorded")
     [line] = serving.events("request.rejected")

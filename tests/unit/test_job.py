@@ -14,24 +14,15 @@ import pytest
 
 from certification_expiry.bodies import JobRequest
 from certification_expiry.errors import LeaseHeldError
-from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.request_ids import request_id_for
 from certification_expiry.run_state import RunScope
 from certification_expiry.structured_logging import configure_logging, resolve_format
-from tests.fakes import FakeStore, job_settings, transient
+from tests.fakes import FakeClock, FakeStore, make_job, transient
 
 SCHEDULED = RunScope(Trigger.SCHEDULED)
 SCHEMA = json.loads((Path(__file__).parents[2] / "certification_expiry" / "log_line.schema.json").read_text())
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -42,15 +33,6 @@ def log_stream() -> io.StringIO:
 @pytest.fixture
 def logger(log_stream) -> logging.Logger:
     return configure_logging(log_stream)
-
-
-def make_job(store: FakeStore, logger: logging.Logger, clock=None, **overrides) -> CertificationExpiryJob:
-    sleeps: list[float] = []
-    job = CertificationExpiryJob(
-        store, job_settings(**overrides), logger, clock=clock or FakeClock(), sleep=sleeps.append
-    )
-    job.sleeps = sleeps  # type: ignore[attr-defined]
-    return job
 
 
 def our_log_lines(stream: io.StringIO) -> list[dict]:

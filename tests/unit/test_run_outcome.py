@@ -5,28 +5,12 @@ fake store, so that the JSON answer is checked as Cloud Scheduler receives it.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import pytest
 
 from certification_expiry.records import Trigger
 from tests.fake_serving import FakeServing
-from tests.fakes import NEGATIVE_INFINITY, FakeStore
-
-
-def fail_once(store: FakeStore, method: str) -> None:
-    """The store's `method` raises an exception no code expects, the first time."""
-    real: Callable = getattr(store, method)
-    calls = []
-
-    def failing(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError(f"injected into {method}")
-        return real(*args, **kwargs)
-
-    setattr(store, method, failing)
-
+from tests.fakes import NEGATIVE_INFINITY, FakeStore, fail
 
 STAGES = {
     "repair": ("repair_audit", "failed"),
@@ -43,7 +27,7 @@ def test_an_unexpected_exception_at_any_stage_still_records_releases_logs_and_an
     method, outcome = STAGES[stage]
     store = FakeStore()
     store.add(12)
-    fail_once(store, method)
+    fail(store, method, RuntimeError(f"injected into {method}"), times=1)
     serving = FakeServing(store, monkeypatch)
 
     status, body = serving.post()

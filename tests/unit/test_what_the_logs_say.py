@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,24 +15,13 @@ import pytest
 from certification_expiry import run_state
 from certification_expiry.bodies import JobRequest
 from certification_expiry.errors import DatabaseUnavailableError, LeaseHeldError, RunRateLimitedError
-from certification_expiry.job import CertificationExpiryJob
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import AuditRepair, RunStatus, Trigger
 from certification_expiry.run_state import RunScope
-from tests.fakes import FakeStore, job_settings
+from tests.fakes import FakeClock, FakeStore, fail, make_job
 from tests.log_capture import CapturedLines, captured
 
 SYSTEM = RunScope(Trigger.SCHEDULED, invoked_by="secret_key")
-
-
-class Clock:
-    """Moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 LOGGER = logging.getLogger("test.what_the_logs_say")
@@ -44,7 +33,7 @@ def lines() -> Iterator[CapturedLines]:
         yield handler
 
 
-def pauses_take(store: FakeStore, clock: Clock, seconds: float) -> None:
+def pauses_take(store: FakeStore, clock: FakeClock, seconds: float) -> None:
     """Each pause moves the clock on by `seconds`."""
     original = store.pause
 
@@ -53,25 +42,6 @@ def pauses_take(store: FakeStore, clock: Clock, seconds: float) -> None:
         return original(*args)
 
     store.pause = slow  # type: ignore[method-assign]
-
-
-def job_over(store: FakeStore, clock: Clock | None = None, **overrides: Any) -> CertificationExpiryJob:
-    logger = logging.getLogger("test.what_the_logs_say")
-    return CertificationExpiryJob(
-        store, job_settings(**overrides), logger, clock=clock or Clock(), sleep=lambda _: None
-    )
-
-
-def failing(error: Exception, times: int = 1_000) -> Callable[..., Any]:
-    calls = []
-
-    def fail(*args: object, **kwargs: object) -> Any:
-        calls.append(1)
-        if len(calls) <= times:
-            raise error
-        return None
-
-    return fail
 
 
 def ids(mentors: list[uuid.UUID]) -> list[str]:
@@ -84,7 +54,7 @@ def ids(mentors: list[uuid.UUID]) -> list[str]:
 def test_the_start_names_who_started_what(lines):
     organization, coordinator = uuid.uuid4(), uuid.uuid4()
     scope = RunScope(Trigger.MANUAL, actor_id=coordinator, organization_ids=(organization,), invoked_by="user:x")
-    job_over(FakeStore()).run(JobRequest(dry_run=True, max_mentors=5), scope)
+    make_job(FakeStore(), LOGGER).run(JobRequest(dry_run=True, max_mentors=5), scope)
     assert lines.of("job.started") == [
         (
             "INFO",
@@ -102,10 +72,10 @@ def test_the_start_names_who_started_what(lines):
 
 
 def test_the_finish_carries_the_counts_and_how_long_the_run_took(lines):
-    store, clock = FakeStore(), Clock()
+    store, clock = FakeStore(), FakeClock()
     store.add(3)
     pauses_take(store, clock, 0.5)
-    summary = job_over(store, clock, job_concurrency=1).run(JobRequest(), SYSTEM)
+    summary = make_job(store, LOGGER, clock, job_concurrency=1).run(JobRequest(), SYSTEM)
     assert summary.duration_ms == 1500
     [(severity, message, fields)] = lines.of("job.finished")
     assert (severity, message) == ("INFO", "certification expiry run succeeded")
@@ -126,7 +96,7 @@ def test_the_finish_carries_the_counts_and_how_long_the_run_took(lines):
 def test_a_failed_run_finishes_at_error(lines):
     store = FakeStore()
     store.page_failures = [StoreError(StoreErrorKind.PERMANENT, "42501", "permission denied")]
-    job_over(store).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     [(severity, message, fields)] = lines.of("job.finished")
     assert (severity, message, fields["status"]) == ("ERROR", "certification expiry run failed", "failed")
 
@@ -155,9 +125,9 @@ def test_start_failures_are_told_apart_generically_for_the_caller_with_the_datab
     lines, monkeypatch, error, raised, message
 ):
     store = FakeStore()
-    monkeypatch.setattr(store, "start_run", failing(error))
+    fail(store, "start_run", error)
     with pytest.raises(raised) as caught:
-        job_over(store, job_max_retries=0).run(JobRequest(), SYSTEM)
+        make_job(store, LOGGER, job_max_retries=0).run(JobRequest(), SYSTEM)
     assert caught.value.message == message
     assert error.message in (caught.value.detail or "")
     if raised is RunRateLimitedError:
@@ -167,9 +137,9 @@ def test_start_failures_are_told_apart_generically_for_the_caller_with_the_datab
 
 def test_a_rate_limited_start_without_the_seconds_waits_the_configured_interval(monkeypatch):
     store = FakeStore()
-    monkeypatch.setattr(store, "start_run", failing(StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon")))
+    fail(store, "start_run", StoreError(StoreErrorKind.RATE_LIMITED, "PT429", "too soon"))
     with pytest.raises(RunRateLimitedError) as caught:
-        job_over(store, coordinator_run_interval_seconds=77).run(JobRequest(), SYSTEM)
+        make_job(store, LOGGER, coordinator_run_interval_seconds=77).run(JobRequest(), SYSTEM)
     assert caught.value.retry_after_seconds == 77
 
 
@@ -179,7 +149,7 @@ def test_the_start_asks_for_the_configured_lease_and_interval(monkeypatch):
     original = store.start_run
     monkeypatch.setattr(store, "start_run", lambda *args: asked.append(args) or original(*args))
     scope = RunScope(Trigger.MANUAL, actor_id=uuid.uuid4(), organization_ids=(uuid.uuid4(),))
-    job = job_over(store, coordinator_run_interval_seconds=45)
+    job = make_job(store, LOGGER, coordinator_run_interval_seconds=45)
     job.run(JobRequest(dry_run=True), scope)
     [(_, trigger, dry_run, lease, actor, organizations, interval)] = asked
     assert (trigger, dry_run, lease, actor, organizations, interval) == (
@@ -198,7 +168,7 @@ def test_the_start_asks_for_the_configured_lease_and_interval(monkeypatch):
 def test_reading_the_candidates_failing_for_good_says_so(lines):
     store = FakeStore()
     store.page_failures = [StoreError(StoreErrorKind.PERMANENT, "42501", "permission denied")]
-    job_over(store).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert lines.of("job.failed") == [
         (
             "ERROR",
@@ -211,8 +181,8 @@ def test_reading_the_candidates_failing_for_good_says_so(lines):
 def test_an_unexpected_error_reading_the_candidates_is_named_by_its_type(lines, monkeypatch):
     store = FakeStore()
     store.add(1)
-    monkeypatch.setattr(store, "expired_active_mentors", failing(KeyError("id")))
-    job_over(store).run(JobRequest(), SYSTEM)
+    fail(store, "expired_active_mentors", KeyError("id"))
+    make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert lines.of("job.failed") == [
         ("ERROR", "the run stopped on an unexpected error", {"code": "KeyError", "reason": "'id'"})
     ]
@@ -221,8 +191,8 @@ def test_an_unexpected_error_reading_the_candidates_is_named_by_its_type(lines, 
 def test_an_audit_that_fails_unexpectedly_at_the_end_says_so(lines, monkeypatch):
     store = FakeStore()
     store.add(1)
-    monkeypatch.setattr(store, "write_audit", failing(ValueError("bad row")))
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    fail(store, "write_audit", ValueError("bad row"))
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert summary.status is RunStatus.FAILED
     assert lines.of("job.failed") == [
         ("ERROR", "the audit stopped on an unexpected error", {"code": "ValueError", "reason": "bad row"})
@@ -231,8 +201,8 @@ def test_an_audit_that_fails_unexpectedly_at_the_end_says_so(lines, monkeypatch)
 
 def test_an_outcome_that_cannot_be_recorded_says_so_and_the_answer_is_failed(lines, monkeypatch):
     store = FakeStore()
-    monkeypatch.setattr(store, "finish_run", failing(StoreError(StoreErrorKind.TRANSIENT, "08006", "gone")))
-    summary = job_over(store, job_max_retries=0).run(JobRequest(), SYSTEM)
+    fail(store, "finish_run", StoreError(StoreErrorKind.TRANSIENT, "08006", "gone"))
+    summary = make_job(store, LOGGER, job_max_retries=0).run(JobRequest(), SYSTEM)
     assert summary.status is RunStatus.FAILED
     assert lines.of("job.failed") == [
         ("ERROR", "could not record the run's outcome", {"code": "08006", "reason": "gone"})
@@ -251,7 +221,7 @@ def test_an_outcome_that_fails_unexpectedly_is_recorded_once_more_as_failed(line
         original(summary)
 
     monkeypatch.setattr(store, "finish_run", once_unreadable)
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert recorded == [RunStatus.SUCCEEDED, RunStatus.FAILED]
     assert summary.status is RunStatus.FAILED
     assert lines.of("job.failed") == [
@@ -265,8 +235,8 @@ def test_an_outcome_that_fails_unexpectedly_is_recorded_once_more_as_failed(line
 
 def test_an_outcome_that_fails_unexpectedly_twice_says_both(lines, monkeypatch):
     store = FakeStore()
-    monkeypatch.setattr(store, "finish_run", failing(TypeError("not serialisable")))
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    fail(store, "finish_run", TypeError("not serialisable"))
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert summary.status is RunStatus.FAILED
     assert [(message, fields) for _, message, fields in lines.of("job.failed")] == [
         ("recording the run's outcome failed unexpectedly", {"code": "TypeError", "reason": "not serialisable"}),
@@ -282,7 +252,7 @@ def test_each_skip_and_failure_has_its_line_and_the_pauses_one_per_page(lines):
     skipped, failed, *paused = store.add(5)
     store.pause_failures[skipped] = [StoreError(StoreErrorKind.NOT_FOUND, "PT404", "mentor gone")]
     store.pause_failures[failed] = [StoreError(StoreErrorKind.PERMANENT, "23514", "check violated")]
-    job_over(store, job_page_size=50).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER, job_page_size=50).run(JobRequest(), SYSTEM)
     assert lines.of("mentor.skipped") == [
         ("INFO", "mentor skipped: no longer active", {"mentor_id": str(skipped), "reason": "mentor gone"})
     ]
@@ -311,7 +281,7 @@ def test_a_conflict_on_a_mentor_no_longer_expired_is_skipped_with_that_reason(li
         raise StoreError(StoreErrorKind.CONFLICT, "PT409", "version moved")
 
     monkeypatch.setattr(store, "pause", changed_meanwhile)
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert summary.skipped_count == 1
     assert lines.of("mentor.skipped") == [
         (
@@ -325,8 +295,8 @@ def test_a_conflict_on_a_mentor_no_longer_expired_is_skipped_with_that_reason(li
 def test_an_unexpected_error_with_one_mentor_is_named_by_its_type(lines, monkeypatch):
     store = FakeStore()
     [mentor] = store.add(1)
-    monkeypatch.setattr(store, "pause", failing(ZeroDivisionError("division by zero")))
-    job_over(store).run(JobRequest(), SYSTEM)
+    fail(store, "pause", ZeroDivisionError("division by zero"))
+    make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert lines.of("mentor.failed") == [
         (
             "ERROR",
@@ -341,15 +311,15 @@ def test_the_answer_lists_at_most_the_limit_of_errors(monkeypatch):
     store = FakeStore()
     for mentor in store.add(3):
         store.pause_failures[mentor] = [StoreError(StoreErrorKind.PERMANENT, "23514", "check")]
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert (summary.error_count, len(summary.errors), summary.errors_truncated) == (3, 2, True)
 
 
 def test_a_mentor_whose_turn_comes_exactly_at_the_deadline_is_not_started():
-    store, clock = FakeStore(), Clock()
+    store, clock = FakeStore(), FakeClock()
     store.add(2)
     pauses_take(store, clock, 10)
-    summary = job_over(store, clock, job_concurrency=1, job_time_budget_seconds=10).run(JobRequest(), SYSTEM)
+    summary = make_job(store, LOGGER, clock, job_concurrency=1, job_time_budget_seconds=10).run(JobRequest(), SYSTEM)
     assert (summary.paused_count, summary.status) == (1, RunStatus.PARTIAL)
 
 
@@ -357,10 +327,10 @@ def test_a_mentor_whose_turn_comes_exactly_at_the_deadline_is_not_started():
 
 
 def test_progress_says_how_far_how_fast_and_what_is_left(lines):
-    store, clock = FakeStore(), Clock()
+    store, clock = FakeStore(), FakeClock()
     store.add(5)
     pauses_take(store, clock, 0.375)
-    job_over(store, clock, job_concurrency=1, job_page_size=3).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER, clock, job_concurrency=1, job_page_size=3).run(JobRequest(), SYSTEM)
     [first, last] = lines.of("job.progress")
     assert first == (
         "INFO",
@@ -382,7 +352,7 @@ def test_progress_says_how_far_how_fast_and_what_is_left(lines):
 def test_progress_before_any_time_has_passed_claims_no_rate(lines):
     store = FakeStore()
     store.add(5)
-    job_over(store, job_page_size=3).run(JobRequest(dry_run=True), SYSTEM)
+    make_job(store, LOGGER, job_page_size=3).run(JobRequest(dry_run=True), SYSTEM)
     first = lines.of("job.progress")[0][2]
     assert (first["elapsed_ms"], first["rate_per_s"], first["remaining"], first["eta_s"]) == (0, 0.0, 2, 0)
 
@@ -393,10 +363,10 @@ def test_progress_counts_only_this_runs_organisations_and_its_cap(lines):
     store.add(4, organization_id=ours)
     store.add(6)
     scope = RunScope(Trigger.MANUAL, actor_id=uuid.uuid4(), organization_ids=(ours,))
-    job_over(store, job_page_size=3).run(JobRequest(dry_run=True), scope)
+    make_job(store, LOGGER, job_page_size=3).run(JobRequest(dry_run=True), scope)
     assert [fields["remaining"] for _, _, fields in lines.of("job.progress")] == [1, 0]
     lines.records.clear()
-    job_over(store, job_page_size=3).run(JobRequest(dry_run=True, max_mentors=4), SYSTEM)
+    make_job(store, LOGGER, job_page_size=3).run(JobRequest(dry_run=True, max_mentors=4), SYSTEM)
     assert [fields["remaining"] for _, _, fields in lines.of("job.progress")] == [1, 0]
 
 
@@ -406,8 +376,8 @@ def test_progress_counts_only_this_runs_organisations_and_its_cap(lines):
 def test_a_repair_that_fails_is_logged_and_the_run_goes_on(lines, monkeypatch):
     store = FakeStore()
     store.add(1)
-    monkeypatch.setattr(store, "repair_audit", failing(StoreError(StoreErrorKind.PERMANENT, "42501", "denied")))
-    summary = job_over(store).run(JobRequest(), SYSTEM)
+    fail(store, "repair_audit", StoreError(StoreErrorKind.PERMANENT, "42501", "denied"))
+    summary = make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert (summary.status, summary.paused_count) == (RunStatus.SUCCEEDED, 1)
     assert lines.of("audit.failed") == [
         ("ERROR", "could not repair missing audit rows", {"mentor_ids": [], "code": "42501", "reason": "denied"})
@@ -419,7 +389,7 @@ def test_what_the_repair_wrote_and_what_it_could_not_credit_are_logged(lines, mo
     monkeypatch.setattr(
         store, "repair_audit", lambda: AuditRepair(repaired=2, skipped=3, skipped_history_ids=[7, 8, 9])
     )
-    job_over(store).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER).run(JobRequest(), SYSTEM)
     assert lines.of("audit.repaired") == [("WARNING", "wrote audit rows missing from earlier runs", {"rows": 2})]
     assert lines.of("audit.unattributed") == [
         (
@@ -431,7 +401,7 @@ def test_what_the_repair_wrote_and_what_it_could_not_credit_are_logged(lines, mo
 
 
 def test_a_repair_with_nothing_to_do_logs_nothing(lines):
-    job_over(FakeStore()).run(JobRequest(), SYSTEM)
+    make_job(FakeStore(), LOGGER).run(JobRequest(), SYSTEM)
     assert lines.of("audit.repaired") == lines.of("audit.unattributed") == lines.of("audit.failed") == []
 
 
@@ -439,7 +409,7 @@ def test_each_chunk_written_or_not_has_its_line(lines):
     store = FakeStore()
     store.add(12)
     store.audit_failures = [StoreError(StoreErrorKind.PERMANENT, "23503", "foreign key")]
-    job_over(store, job_page_size=50, job_audit_chunk_size=5).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER, job_page_size=50, job_audit_chunk_size=5).run(JobRequest(), SYSTEM)
     [(severity, message, fields)] = lines.of("audit.failed")
     assert (severity, message) == ("ERROR", "audit rows could not be written: these transitions have no audit row")
     assert (len(fields["mentor_ids"]), fields["code"], fields["reason"]) == (5, "23503", "foreign key")
@@ -458,6 +428,6 @@ def test_full_chunks_are_written_before_the_next_page_even_after_a_failed_one(mo
     pause, write = store.pause, store.write_audit
     monkeypatch.setattr(store, "pause", lambda *args: calls.append("pause") or pause(*args))
     monkeypatch.setattr(store, "write_audit", lambda rows: calls.append(f"write {len(rows)}") or write(rows))
-    job_over(store, job_concurrency=1, job_page_size=6, job_audit_chunk_size=3).run(JobRequest(), SYSTEM)
+    make_job(store, LOGGER, job_concurrency=1, job_page_size=6, job_audit_chunk_size=3).run(JobRequest(), SYSTEM)
     # The first page's two chunks (the first refused), then the second page's one.
     assert calls == ["pause"] * 6 + ["write 3", "write 3"] + ["pause"] * 3 + ["write 3"]

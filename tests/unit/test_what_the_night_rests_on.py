@@ -13,13 +13,13 @@ import pytest
 from certification_expiry import job as job_module
 from certification_expiry.bodies import JobRequest
 from certification_expiry.http_api import bearer_token
-from certification_expiry.job import BACKOFF, FINISH_RETRIES, CertificationExpiryJob
+from certification_expiry.job import BACKOFF, FINISH_RETRIES
 from certification_expiry.ports import StoreError, StoreErrorKind
 from certification_expiry.records import RunStatus, Trigger
 from certification_expiry.run_state import RunScope
 from certification_expiry.store_errors import _TRANSIENT_POSTGREST, _TRANSIENT_SQLSTATES
 from tests.fake_serving import OPERATOR_KEY, FakeServing
-from tests.fakes import FakeStore, job_settings, transient
+from tests.fakes import FakeStore, make_job, transient
 
 
 def test_a_run_that_did_all_it_should_is_answered_200(monkeypatch):
@@ -83,10 +83,7 @@ def test_a_breach_is_answered_500_and_logged_at_error(monkeypatch):
     assert breach["severity"] == "ERROR"
 
 
-def make_job(store: FakeStore, **overrides: object) -> tuple[CertificationExpiryJob, list[float]]:
-    sleeps: list[float] = []
-    job = CertificationExpiryJob(store, job_settings(**overrides), logging.getLogger("test.night"), sleep=sleeps.append)
-    return job, sleeps
+LOGGER = logging.getLogger("test.night")
 
 
 def test_a_coordinators_pause_keeps_the_coordinator_as_actor():
@@ -94,7 +91,7 @@ def test_a_coordinators_pause_keeps_the_coordinator_as_actor():
     organization = uuid.uuid4()
     store.add(1, organization_id=organization)
     coordinator = uuid.uuid4()
-    job, _ = make_job(store)
+    job = make_job(store, LOGGER)
     job.run(JobRequest(), RunScope(Trigger.MANUAL, actor_id=coordinator, organization_ids=(organization,)))
     assert [row.actor_id for row in store.history] == [coordinator]
 
@@ -106,7 +103,7 @@ def test_skips_and_errors_are_counted_each():
         store.pause_failures[mentor_id] = [StoreError(StoreErrorKind.NOT_ALLOWED, "P0001", "not active")]
     for mentor_id in mentors[3:]:
         store.pause_failures[mentor_id] = [StoreError(StoreErrorKind.PERMANENT, "23514", "check")]
-    job, _ = make_job(store)
+    job = make_job(store, LOGGER)
     summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert (summary.skipped_count, summary.error_count, summary.status) == (3, 3, RunStatus.PARTIAL)
 
@@ -115,11 +112,11 @@ def test_a_transient_failure_is_retried_after_a_back_off():
     store = FakeStore()
     [mentor_id] = store.add(1)
     store.pause_failures[mentor_id] = [transient(), transient()]
-    job, sleeps = make_job(store)
+    job = make_job(store, LOGGER)
     summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert summary.paused_count == 1
-    assert len(sleeps) == 2
-    assert all(seconds > 0 for seconds in sleeps)
+    assert len(job.sleeps) == 2
+    assert all(seconds > 0 for seconds in job.sleeps)
 
 
 def test_job_concurrency_bounds_the_pauses_in_flight(monkeypatch):
@@ -133,7 +130,7 @@ def test_job_concurrency_bounds_the_pauses_in_flight(monkeypatch):
     monkeypatch.setattr(job_module, "ThreadPoolExecutor", recording)
     store = FakeStore()
     store.add(5)
-    job, _ = make_job(store, job_concurrency=3)
+    job = make_job(store, LOGGER, job_concurrency=3)
     job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert seen
     assert set(seen) == {3}
@@ -143,7 +140,7 @@ def test_one_failed_audit_chunk_does_not_stop_the_others():
     store = FakeStore()
     store.add(25)
     store.audit_failures = [StoreError(StoreErrorKind.PERMANENT, "23503", "foreign key")]
-    job, _ = make_job(store, job_audit_chunk_size=10)
+    job = make_job(store, LOGGER, job_audit_chunk_size=10)
     summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert len(store.audit) == 15
     assert summary.status is not RunStatus.SUCCEEDED
@@ -166,10 +163,10 @@ def test_finishing_is_asked_exactly_its_retries_more_times_before_the_run_gives_
         raise transient()
 
     monkeypatch.setattr(store, "finish_run", unreachable)
-    job, sleeps = make_job(store)
+    job = make_job(store, LOGGER)
     summary = job.run(JobRequest(), RunScope(Trigger.MANUAL))
     assert summary.status is RunStatus.FAILED
-    assert (len(attempts), len(sleeps)) == (FINISH_RETRIES + 1, FINISH_RETRIES)
+    assert (len(attempts), len(job.sleeps)) == (FINISH_RETRIES + 1, FINISH_RETRIES)
 
 
 def test_finishing_is_retried_many_times_and_every_retry_waits_a_bounded_while():
