@@ -371,10 +371,11 @@ def run_id_of(request_id: str, mentor_id: uuid.UUID) -> uuid.UUID | None:
 
 
 class FakeClock:
-    """A monotonic clock that moves only when a test moves it."""
+    """A monotonic clock that moves only when a test moves it. Its origin is not zero,
+    as a monotonic clock's is arbitrary: a reading taken for a duration fails here."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 1000.0
 
     def __call__(self) -> float:
         return self.now
